@@ -1,0 +1,3 @@
+"""The demo's chat pages (see issue: chat rooms)."""
+
+urlpatterns: list = []

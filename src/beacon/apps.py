@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class BeaconConfig(AppConfig):
+    name = "beacon"
+    verbose_name = "Beacon"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)

@@ -1,0 +1,382 @@
+"""WebSocket consumers: thin glue between the protocol, the streams and the hub.
+
+:class:`BeaconConsumer` serves ``ws/``: one socket per tab, many subscriptions.
+:class:`NotificationConsumer` serves the guide's ``ws/notifications/``: the same
+socket, subscribed at connect to the user's own stream (resuming from
+``?epoch=E&since=N``), whose notification frames are the guide's
+``{"type": "notification", "message": …}`` plus ``stream``/``seq``/``epoch``.
+
+A consumer has no channel-layer channel of its own (its layer alias names no layer):
+the hub receives each event once per process and offers it to the socket's bounded
+queue; the socket's writer task passes every event through the seq check
+(``sequencing.check``) — duplicate: drop, next: send, gap: fill from the log first.
+Replays and gap fills hold the subscription's lock, so a stream's frames leave in
+seq order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from . import eventlog, metrics
+from .conf import get_config
+from .exceptions import Forbidden, ProtocolError, StreamError
+from .hub import Hub, get_hub
+from .protocol import (
+    ClientFrame,
+    CloseCode,
+    ErrorCode,
+    Ping,
+    Publish,
+    Read,
+    Subscribe,
+    Typing,
+    Unsubscribe,
+    ack_frame,
+    error_frame,
+    parse_client_frame,
+    pong_frame,
+    subscribed_frame,
+    unsubscribed_frame,
+    welcome_frame,
+)
+from .ratelimit import TokenBucket
+from .sequencing import Verdict, check, resume_point
+from .streams import StreamPolicy, policy_for, user_stream
+
+log = logging.getLogger("beacon.consumers")
+
+# An alias that names no channel layer: Channels then gives the consumer no channel and
+# never polls a layer for it (the hub does that, once per process).
+NO_LAYER = "beacon.no-layer"
+
+
+@dataclass(eq=False)
+class Subscription:
+    stream: str
+    policy: StreamPolicy
+    key: str
+    epoch: str = ""
+    last: int = 0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class BeaconConsumer(AsyncWebsocketConsumer):
+    channel_layer_alias = NO_LAYER
+
+    hub: Hub
+    user: Any
+    subscriptions: dict[str, Subscription]
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        self.config = get_config()
+        self.subscriptions = {}
+        self.closing = False
+        self.writer: asyncio.Task[None] | None = None
+        self.user = self.scope.get("user")
+        await self.accept()
+        if self.user is None or not self.user.is_authenticated:
+            metrics.rejected_handshake("unauthenticated")
+            await self.close(code=CloseCode.UNAUTHENTICATED)
+            return
+        self.bucket = TokenBucket(
+            rate=self.config["RATE_LIMIT_PER_SECOND"], burst=self.config["RATE_LIMIT_BURST"]
+        )
+        self.queue: asyncio.Queue[tuple[str | None, int | None, str]] = asyncio.Queue(
+            self.config["SOCKET_QUEUE_SIZE"]
+        )
+        self.hub = get_hub()
+        await self.hub.attach(self)
+        metrics.connection_opened()
+        self.writer = asyncio.get_running_loop().create_task(self._write_loop())
+        await self.send(
+            welcome_frame(
+                user_id=self.user.pk,
+                heartbeat=self.config["HEARTBEAT_SECONDS"],
+                max_frame=self.config["MAX_FRAME_BYTES"],
+            )
+        )
+        await self.on_open()
+
+    async def on_open(self) -> None:
+        """Hook for subclasses: runs once the socket is accepted and authenticated."""
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        if self.writer is not None:
+            self.writer.cancel()
+            await self.hub.detach(self)
+            metrics.connection_closed()
+            for sub in list(self.subscriptions.values()):
+                await self._left(sub)
+            self.subscriptions.clear()
+        await super().websocket_disconnect(message)
+
+    async def _left(self, sub: Subscription) -> None:
+        try:
+            await sub.policy.left(self, sub.key)
+        except Exception:
+            log.exception("beacon: %s's left() hook failed", type(sub.policy).__name__)
+
+    async def close_with(self, code: CloseCode) -> None:
+        """Close once, with a documented code."""
+        if not self.closing:
+            self.closing = True
+            metrics.error(code.name.lower())
+            await self.close(code=code)
+
+    # -- incoming frames -----------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.writer is None or self.closing:
+            return
+        size = len(text_data) if text_data is not None else len(bytes_data or b"")
+        if size > self.config["MAX_FRAME_BYTES"]:
+            await self.close_with(CloseCode.FRAME_TOO_LARGE)
+            return
+        if not self.bucket.take(time.monotonic()):
+            await self.send(error_frame(ErrorCode.RATE_LIMITED, "too many frames"))
+            await self.close_with(CloseCode.RATE_LIMITED)
+            return
+        frame: ClientFrame | None = None
+        try:
+            if text_data is None:
+                raise ProtocolError(ErrorCode.BAD_FRAME, "binary frames are not supported")
+            frame = parse_client_frame(text_data, max_depth=self.config["MAX_JSON_DEPTH"])
+            await self.handle(frame)
+        except ProtocolError as exc:
+            metrics.error(exc.code)
+            ref = exc.ref if exc.ref is not None or frame is None else frame.ref
+            await self.send(error_frame(exc.code, exc.message, ref=ref, stream=exc.stream))
+        except Exception:
+            log.exception("beacon: error while handling a client frame")
+            metrics.error(ErrorCode.INTERNAL)
+            await self.send(error_frame(ErrorCode.INTERNAL, "internal error"))
+
+    async def handle(self, frame: ClientFrame) -> None:
+        match frame:
+            case Subscribe():
+                await self.subscribe(frame)
+            case Unsubscribe():
+                await self.unsubscribe(frame)
+            case Ping():
+                await self.send(pong_frame(ref=frame.ref))
+            case Read():
+                await self.mark_read(frame)
+            case Publish():
+                await self.publish(frame)
+            case Typing():
+                await self.typing(frame)
+
+    def _policy(self, stream: str, ref: Any) -> tuple[StreamPolicy, str]:
+        try:
+            return policy_for(stream)
+        except StreamError as exc:
+            code = ErrorCode.INVALID_STREAM if "malformed" in str(exc) else ErrorCode.UNKNOWN_STREAM
+            raise ProtocolError(code, str(exc), ref=ref, stream=stream[:100]) from None
+
+    # -- subscribe, resume, unsubscribe --------------------------------------------------------
+
+    async def subscribe(self, frame: Subscribe) -> None:
+        stream = frame.stream
+        policy, key = self._policy(stream, frame.ref)
+        if stream in self.subscriptions:
+            await self.hub.remove(stream, self)
+            await self._left(self.subscriptions.pop(stream))
+        elif len(self.subscriptions) >= self.config["MAX_SUBSCRIPTIONS"]:
+            raise ProtocolError(
+                ErrorCode.TOO_MANY_SUBSCRIPTIONS,
+                "subscription limit reached",
+                ref=frame.ref,
+                stream=stream,
+            )
+        prepared = await database_sync_to_async(_prepare_subscription)(
+            policy, key, self.user, stream
+        )
+        if prepared is None:
+            raise Forbidden(stream, "subscribe to", ref=frame.ref)
+        position, state = prepared
+        after, recovered, reason = resume_point(
+            client_epoch=frame.epoch,
+            since=frame.since,
+            epoch=position.epoch,
+            last_seq=position.last_seq,
+            first_kept=position.first_seq,
+        )
+        sub = Subscription(stream=stream, policy=policy, key=key, epoch=position.epoch, last=after)
+        async with sub.lock:
+            self.subscriptions[stream] = sub
+            await self.hub.add(stream, self, position.last_seq)
+            await self.send(
+                subscribed_frame(
+                    stream=stream,
+                    epoch=position.epoch,
+                    seq=position.last_seq,
+                    recovered=recovered,
+                    reason=reason,
+                    state=state,
+                    ref=frame.ref,
+                )
+            )
+            if frame.since is not None:
+                metrics.resume(recovered)
+                if recovered:
+                    await self._catch_up(sub, None)
+        await policy.joined(self, key)
+
+    def _subscription(self, stream: str, ref: Any) -> Subscription:
+        sub = self.subscriptions.get(stream)
+        if sub is None:
+            raise ProtocolError(
+                ErrorCode.NOT_SUBSCRIBED, "not subscribed", ref=ref, stream=stream[:100]
+            )
+        return sub
+
+    async def unsubscribe(self, frame: Unsubscribe) -> None:
+        sub = self._subscription(frame.stream, frame.ref)
+        del self.subscriptions[frame.stream]
+        await self.hub.remove(frame.stream, self)
+        await self._left(sub)
+        await self.send(unsubscribed_frame(stream=frame.stream, ref=frame.ref))
+
+    # -- read state, publish, typing ---------------------------------------------------------
+
+    async def mark_read(self, frame: Read) -> None:
+        policy, key = self._policy(frame.stream, frame.ref)
+        done = await database_sync_to_async(_mark_read)(policy, key, self.user, frame)
+        if not done:
+            raise Forbidden(frame.stream, "mark read", ref=frame.ref)
+        await self.send(ack_frame(ref=frame.ref, op="read", stream=frame.stream))
+
+    async def publish(self, frame: Publish) -> None:
+        """Client publishes are for streams whose policy allows them (chat rooms)."""
+        policy, key = self._policy(frame.stream, frame.ref)
+        result = await database_sync_to_async(_client_publish)(policy, key, self.user, frame)
+        await self.send(
+            ack_frame(
+                ref=frame.ref,
+                op="publish",
+                stream=frame.stream,
+                seq=result.seq,
+                client_id=frame.client_id,
+            )
+        )
+
+    async def typing(self, frame: Typing) -> None:
+        sub = self._subscription(frame.stream, frame.ref)
+        await sub.policy.typing(self, sub.key)
+
+    # -- outgoing: the hub's side ---------------------------------------------------------------
+
+    def offer(self, stream: str | None, seq: int | None, frame: str) -> None:
+        """Called by the hub: queue without waiting; a socket that falls behind is closed."""
+        if self.closing:
+            return
+        try:
+            self.queue.put_nowait((stream, seq, frame))
+        except asyncio.QueueFull:
+            self.closing = True
+            metrics.error("too_slow")
+            asyncio.get_running_loop().create_task(self.close(code=CloseCode.TOO_SLOW))
+
+    async def _write_loop(self) -> None:
+        queue = self.queue
+        while True:
+            stream, seq, frame = await queue.get()
+            if stream is None:
+                await self.send(frame)
+                continue
+            sub = self.subscriptions.get(stream)
+            if sub is None:
+                continue
+            if seq is None:  # ephemeral: no order to keep
+                await self.send(frame)
+                continue
+            try:
+                await self._deliver(sub, seq, frame)
+            except Exception:
+                log.exception("beacon: delivery to a socket failed")
+                await self.close_with(CloseCode.INTERNAL_ERROR)
+                return
+
+    async def _deliver(self, sub: Subscription, seq: int, frame: str) -> None:
+        async with sub.lock:
+            verdict = check(sub.last, seq)
+            if verdict is Verdict.DELIVER:
+                await self.send(frame)
+                sub.last = seq
+                metrics.delivered()
+            elif verdict is Verdict.GAP:
+                metrics.gap_fill()
+                await self._catch_up(sub, seq)
+                if sub.last < seq:  # the log no longer has the missing ones
+                    await self.send(frame)
+                    sub.last = seq
+
+    async def _catch_up(self, sub: Subscription, upto: int | None) -> None:
+        """Send the stream's logged events after ``sub.last`` (up to ``upto``), in order."""
+        page = self.config["REPLAY_PAGE_SIZE"]
+        while upto is None or sub.last < upto:
+            rows = await database_sync_to_async(eventlog.events_after)(sub.stream, sub.last)
+            for seq, frame in rows:
+                if seq > sub.last:
+                    await self.send(frame)
+                    sub.last = seq
+            if len(rows) < page:
+                break
+
+
+class NotificationConsumer(BeaconConsumer):
+    """The guide's ``ws/notifications/``: the user's own stream, resumable by query."""
+
+    async def on_open(self) -> None:
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        since = query.get("since", [""])[0]
+        epoch = query.get("epoch", [""])[0]
+        stream = user_stream(self.user)
+        if (since and not since.isdigit()) or len(since) > 18 or len(epoch) > 64:
+            await self.send(
+                error_frame(
+                    ErrorCode.BAD_FRAME, "'since' must be a non-negative integer", stream=stream
+                )
+            )
+            return
+        try:
+            await self.subscribe(
+                Subscribe(stream=stream, since=int(since) if since else None, epoch=epoch or None)
+            )
+        except ProtocolError as exc:
+            await self.send(error_frame(exc.code, exc.message, stream=exc.stream))
+
+
+def _prepare_subscription(
+    policy: StreamPolicy, key: str, user: Any, stream: str
+) -> tuple[eventlog.Position, dict[str, Any] | None] | None:
+    if not policy.can_subscribe(user, key):
+        return None
+    position = eventlog.position(stream)
+    assert position is not None
+    return position, policy.subscribe_state(user, key)
+
+
+def _mark_read(policy: StreamPolicy, key: str, user: Any, frame: Read) -> bool:
+    """Mark read if the policy allows it; False if it does not."""
+    if not policy.can_read(user, key):
+        return False
+    policy.mark_read(user, key, seq=frame.seq, up_to=frame.up_to)
+    return True
+
+
+def _client_publish(policy: StreamPolicy, key: str, user: Any, frame: Publish) -> Any:
+    if not policy.can_publish(user, key):
+        raise Forbidden(frame.stream, "publish to", ref=frame.ref)
+    return policy.publish(user, key, frame)

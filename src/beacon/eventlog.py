@@ -1,0 +1,231 @@
+"""The durable, numbered event log: appending, reading, pruning. Synchronous ORM code.
+
+Seq assignment is the heart of it. ``append`` first runs::
+
+    UPDATE beacon_stream SET last_seq = last_seq + 1 WHERE name = %s RETURNING ...
+
+inside the caller's transaction. The UPDATE takes the stream row's write lock and
+keeps it until commit, so a second writer to the same stream waits, then gets the
+next seq: commit order is seq order and a rollback gives its seq back (the UPDATE is
+rolled back too). A global auto-increment id would not do: concurrent transactions
+commit out of id order, and a reader resuming after the larger id would miss the
+smaller one forever. On SQLite the whole database is locked instead, which gives the
+same order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError, connections, router, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .conf import get_config
+from .models import Event, Stream, new_epoch
+from .protocol import event_frame
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a stream stands: its epoch, newest seq and oldest seq still kept."""
+
+    epoch: str
+    last_seq: int
+    first_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """An event written to the log, ready to deliver once its transaction commits."""
+
+    stream: str
+    seq: int
+    epoch: str
+    frame: str
+    id: int
+
+
+def _db(using: str | None) -> str:
+    return using or router.db_for_write(Event)
+
+
+def ensure_stream(name: str, *, using: str | None = None) -> None:
+    """Create the stream's row if it does not exist (safe against concurrent creators)."""
+    Stream.objects.using(_db(using)).bulk_create(
+        [Stream(name=name, epoch=new_epoch())], ignore_conflicts=True
+    )
+
+
+def _reserve(name: str, count: int, using: str) -> tuple[int, str, int]:
+    """Bump the stream's ``last_seq`` by ``count``, locking its row until commit.
+
+    Returns ``(stream_id, epoch, last_seq)``; the reserved seqs end at ``last_seq``.
+    """
+    sql = (
+        f"UPDATE {Stream._meta.db_table} SET last_seq = last_seq + %s "
+        "WHERE name = %s RETURNING id, epoch, last_seq"
+    )
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, [count, name])
+        row = cursor.fetchone()
+        if row is None:
+            ensure_stream(name, using=using)
+            cursor.execute(sql, [count, name])
+            row = cursor.fetchone()
+    return row[0], row[1], row[2]
+
+
+def append(
+    stream: str,
+    type: str,
+    data: dict[str, Any],
+    *,
+    enrich: Callable[[int], dict[str, Any]] | None = None,
+    sender_id: Any = None,
+    client_id: str | None = None,
+    using: str | None = None,
+) -> Appended:
+    """Write one event; must run inside a transaction (the seq lock lasts until commit).
+
+    ``enrich(seq)`` runs while the stream is locked and may add data that has to be
+    consistent with the stream's order, such as the unread count after this event.
+    """
+    using = _db(using)
+    stream_id, epoch, seq = _reserve(stream, 1, using)
+    if enrich is not None:
+        data = {**data, **enrich(seq)}
+    frame = event_frame(type=type, stream=stream, seq=seq, epoch=epoch, data=data, ts=time.time())
+    event = Event.objects.using(using).create(
+        stream_id=stream_id,
+        seq=seq,
+        type=type,
+        frame=frame,
+        sender_id=sender_id,
+        client_id=client_id,
+    )
+    return Appended(stream=stream, seq=seq, epoch=epoch, frame=frame, id=event.id)
+
+
+def append_many(
+    stream: str, type: str, items: Iterable[dict[str, Any]], *, using: str | None = None
+) -> list[Appended]:
+    """Write several events to one stream with one lock and one bulk insert."""
+    items = list(items)
+    if not items:
+        return []
+    using = _db(using)
+    stream_id, epoch, last = _reserve(stream, len(items), using)
+    now = time.time()
+    first = last - len(items) + 1
+    events = [
+        Event(
+            stream_id=stream_id,
+            seq=first + i,
+            type=type,
+            frame=event_frame(type=type, stream=stream, seq=first + i, epoch=epoch, data=d, ts=now),
+        )
+        for i, d in enumerate(items)
+    ]
+    Event.objects.using(using).bulk_create(events)
+    return [
+        Appended(stream=stream, seq=e.seq, epoch=epoch, frame=e.frame, id=e.pk or 0) for e in events
+    ]
+
+
+def find_client_event(stream: str, sender_id: Any, client_id: str) -> Appended | None:
+    """The event a client already published with this id, if any (idempotent resend)."""
+    row = (
+        Event.objects.filter(stream__name=stream, sender_id=sender_id, client_id=client_id)
+        .values_list("seq", "stream__epoch", "frame", "id")
+        .first()
+    )
+    if row is None:
+        return None
+    return Appended(stream=stream, seq=row[0], epoch=row[1], frame=row[2], id=row[3])
+
+
+def append_once(
+    stream: str, type: str, data: dict[str, Any], *, sender_id: Any, client_id: str
+) -> tuple[Appended, bool]:
+    """Append unless this sender already published ``client_id`` here: ``(event, created)``."""
+    existing = find_client_event(stream, sender_id, client_id)
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            return append(stream, type, data, sender_id=sender_id, client_id=client_id), True
+    except IntegrityError:
+        existing = find_client_event(stream, sender_id, client_id)
+        if existing is None:
+            raise
+        return existing, False
+
+
+def position(stream: str, *, create: bool = True) -> Position | None:
+    """The stream's epoch and seq bounds (creating its row when asked)."""
+    row = Stream.objects.filter(name=stream).values_list("epoch", "last_seq", "first_seq").first()
+    if row is None and create:
+        ensure_stream(stream)
+        row = (
+            Stream.objects.filter(name=stream).values_list("epoch", "last_seq", "first_seq").first()
+        )
+    return None if row is None else Position(*row)
+
+
+def events_after(stream: str, after: int, *, limit: int | None = None) -> list[tuple[int, str]]:
+    """``(seq, frame)`` of the stream's events after seq ``after``, oldest first."""
+    limit = limit or get_config()["REPLAY_PAGE_SIZE"]
+    rows = (
+        Event.objects.filter(stream__name=stream, seq__gt=after)
+        .order_by("seq")
+        .values_list("seq", "frame")[:limit]
+    )
+    return list(rows)
+
+
+def events_before(stream: str, before: int | None, *, limit: int) -> list[tuple[int, str]]:
+    """``(seq, frame)`` of up to ``limit`` events before seq ``before``, newest first."""
+    rows = Event.objects.filter(stream__name=stream)
+    if before is not None:
+        rows = rows.filter(seq__lt=before)
+    return list(rows.order_by("-seq").values_list("seq", "frame")[:limit])
+
+
+def last_seqs(streams: Iterable[str]) -> dict[str, int]:
+    """Newest seq of each named stream that exists (the log watcher's poll)."""
+    names = list(streams)
+    found: dict[str, int] = {}
+    for start in range(0, len(names), 500):
+        chunk = names[start : start + 500]
+        found.update(Stream.objects.filter(name__in=chunk).values_list("name", "last_seq"))
+    return found
+
+
+def prune(*, now: Any = None) -> int:
+    """Apply the retention settings; returns how many events were deleted."""
+    config = get_config()
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=config["RETENTION_DAYS"])
+    keep = config["RETENTION_EVENTS"]
+    deleted = 0
+    for stream in Stream.objects.iterator():
+        with transaction.atomic():
+            old = Event.objects.filter(stream=stream).filter(
+                Q(created_at__lt=cutoff) | Q(seq__lte=stream.last_seq - keep)
+            )
+            count, _ = old.delete()
+            if count:
+                deleted += count
+                oldest = (
+                    Event.objects.filter(stream=stream)
+                    .order_by("seq")
+                    .values_list("seq", flat=True)
+                ).first()
+                first = oldest if oldest is not None else stream.last_seq + 1
+                Stream.objects.filter(pk=stream.pk).update(first_seq=first)
+    return deleted

@@ -1,0 +1,228 @@
+"""The hub: one per server process (per event loop), owner of fan-out.
+
+Plain Channels gives every socket a channel and puts one layer message into each
+socket's queue. The hub instead joins a stream's group **once per process**, receives
+each event once, and offers the already-serialized frame to the local sockets that
+subscribe to the stream. Sockets (consumers, see ``consumers.py``) own their
+connection; each keeps a small bounded queue that the hub fills without waiting, so
+one slow socket never stalls the others.
+
+The hub also runs:
+
+* the **log watcher**: every ``LOG_POLL_SECONDS`` it reads the newest seq of each
+  locally subscribed stream and dispatches whatever the channel layer did not bring
+  (an event published by another process in local mode, or sent while Redis was
+  down). Sockets drop what they already have, so overlap is harmless;
+* the **heartbeat**: a ``ping`` frame to every socket each ``HEARTBEAT_SECONDS``, so
+  clients notice a dead connection;
+* in layer mode, the **receive loop** on the hub's own channel, and a periodic
+  re-join of its groups (channels_redis forgets groups after ``group_expiry``, and a
+  restarted Redis forgets them at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+from channels.db import database_sync_to_async
+
+from . import eventlog
+from .conf import get_config
+from .protocol import PING_FRAME
+from .streams import group_name
+from .transport import Item, get_layer
+
+log = logging.getLogger("beacon.hub")
+
+GROUP_REFRESH_SECONDS = 60.0
+
+
+class Sink(Protocol):
+    """A socket as the hub sees it."""
+
+    def offer(self, stream: str | None, seq: int | None, frame: str) -> None:
+        """Queue a frame without waiting (``stream`` None: a frame for the socket itself)."""
+
+
+class Hub:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.subscribers: dict[str, set[Sink]] = {}
+        self.connections: set[Sink] = set()
+        #: Highest seq dispatched (or known to subscribers) per stream.
+        self.known: dict[str, int] = {}
+        self.layer = get_layer()
+        self.channel: str | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._start_lock = asyncio.Lock()
+
+    # -- connections and subscriptions -----------------------------------------------
+
+    async def attach(self, sink: Sink) -> None:
+        self.connections.add(sink)
+        async with self._start_lock:
+            if not self._tasks:
+                await self._start()
+
+    async def detach(self, sink: Sink) -> None:
+        self.connections.discard(sink)
+        for stream in [s for s, sinks in self.subscribers.items() if sink in sinks]:
+            await self.remove(stream, sink)
+        if not self.connections:
+            self._stop()
+
+    async def add(self, stream: str, sink: Sink, seq: int) -> None:
+        """Subscribe a socket to a stream whose events up to ``seq`` it gets elsewhere."""
+        sinks = self.subscribers.get(stream)
+        if sinks is None:
+            sinks = self.subscribers[stream] = set()
+            if self.layer is not None and self.channel is not None:
+                await self.layer.group_add(group_name(stream), self.channel)
+        sinks.add(sink)
+        if seq > self.known.get(stream, 0):
+            self.known[stream] = seq
+
+    async def remove(self, stream: str, sink: Sink) -> None:
+        sinks = self.subscribers.get(stream)
+        if sinks is None:
+            return
+        sinks.discard(sink)
+        if not sinks:
+            del self.subscribers[stream]
+            self.known.pop(stream, None)
+            if self.layer is not None and self.channel is not None:
+                try:
+                    await self.layer.group_discard(group_name(stream), self.channel)
+                except Exception as exc:
+                    log.warning("beacon: group_discard failed: %s", exc)
+
+    # -- fan-out ------------------------------------------------------------------------
+
+    def dispatch(self, items: Iterable[Item]) -> None:
+        """Offer frames to the local subscribers of their streams. Never waits."""
+        for stream, seq, frame in items:
+            sinks = self.subscribers.get(stream)
+            if not sinks:
+                continue
+            if seq is not None and seq > self.known.get(stream, 0):
+                self.known[stream] = seq
+            for sink in tuple(sinks):
+                sink.offer(stream, seq, frame)
+
+    def broadcast(self, frame: str) -> None:
+        """Offer a frame to every connection (heartbeats)."""
+        for sink in tuple(self.connections):
+            sink.offer(None, None, frame)
+
+    # -- background tasks ------------------------------------------------------------------
+
+    async def _start(self) -> None:
+        if self.layer is not None:
+            self.channel = await self.layer.new_channel("beacon.hub.")
+            for stream in self.subscribers:
+                await self.layer.group_add(group_name(stream), self.channel)
+            self._tasks.append(self.loop.create_task(self._receive_loop()))
+        self._tasks.append(self.loop.create_task(self._watch_log()))
+        self._tasks.append(self.loop.create_task(self._heartbeat()))
+
+    def _stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        self._tasks.clear()
+        self.channel = None
+
+    async def _receive_loop(self) -> None:
+        assert self.layer is not None and self.channel is not None
+        channel, backoff = self.channel, 0.1
+        while True:
+            try:
+                message = await self.layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("beacon: channel layer receive failed (%s); retrying", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = 0.1
+            self.dispatch(((message["stream"], message.get("seq"), message["frame"]),))
+
+    async def _watch_log(self) -> None:
+        refreshed = time.monotonic()
+        while True:
+            await asyncio.sleep(get_config()["LOG_POLL_SECONDS"])
+            try:
+                await self.poll_log()
+                if self.layer is not None and time.monotonic() - refreshed > GROUP_REFRESH_SECONDS:
+                    refreshed = time.monotonic()
+                    for stream in list(self.subscribers):
+                        await self.layer.group_add(group_name(stream), self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("beacon: log watcher poll failed: %s", exc)
+
+    async def poll_log(self) -> int:
+        """Dispatch events in the log that this hub has not seen; returns how many."""
+        streams = list(self.subscribers)
+        if not streams:
+            return 0
+        newest = await database_sync_to_async(eventlog.last_seqs)(streams)
+        behind = {
+            s: self.known.get(s, 0) for s, last in newest.items() if last > self.known.get(s, 0)
+        }
+        if not behind:
+            return 0
+        missed = await database_sync_to_async(_read_missed)(behind)
+        self.dispatch(missed)
+        return len(missed)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(get_config()["HEARTBEAT_SECONDS"])
+            self.broadcast(PING_FRAME)
+
+
+def _read_missed(behind: dict[str, int]) -> list[Item]:
+    items: list[Item] = []
+    for stream, after in behind.items():
+        while True:
+            rows = eventlog.events_after(stream, after)
+            items.extend((stream, seq, frame) for seq, frame in rows)
+            if len(rows) < get_config()["REPLAY_PAGE_SIZE"]:
+                break
+            after = rows[-1][0]
+    return items
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
+
+
+def get_hub() -> Hub:
+    """The hub of the running event loop (created on first use)."""
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        hub = _hubs[loop] = Hub(loop)
+    return hub
+
+
+def dispatch_everywhere(items: Sequence[Item]) -> None:
+    """Local mode: hand events to every hub in this process, from any thread."""
+    for loop, hub in list(_hubs.items()):
+        if not hub.subscribers:
+            continue
+        try:
+            loop.call_soon_threadsafe(hub.dispatch, items)
+        except RuntimeError:  # that loop is closed
+            _hubs.pop(loop, None)
+
+
+def hubs() -> list[Any]:
+    """The live hubs of this process (for metrics and shutdown)."""
+    return list(_hubs.values())

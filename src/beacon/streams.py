@@ -1,0 +1,139 @@
+"""Stream names and who may do what with them.
+
+A stream name is ``namespace:key`` — ``user:7``, ``room:42``. The namespace picks the
+:class:`StreamPolicy` that authorizes every subscribe (and resume), client publish
+and mark-read on streams of that namespace; a name whose namespace has no policy is
+an unknown stream. Policies are declared once, in code, with :func:`register`::
+
+    from beacon.streams import StreamPolicy, register
+
+    @register("project")
+    class ProjectPolicy(StreamPolicy):
+        def can_subscribe(self, user, key):
+            return Project.objects.filter(pk=key, members=user).exists()
+
+Beacon registers ``user`` (a user's own notifications). Policy methods are plain
+synchronous functions; the consumer runs them off the event loop, so they may query
+the database.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from .exceptions import ProtocolError, StreamError
+from .protocol import ErrorCode
+
+if TYPE_CHECKING:
+    from .eventlog import Appended
+    from .protocol import Publish
+
+_NAME = re.compile(r"(?P<namespace>[a-z][a-z0-9_-]{0,23}):(?P<key>[A-Za-z0-9_.-]{1,64})")
+
+
+def parse_stream(name: str) -> tuple[str, str]:
+    """Split ``namespace:key``, or raise ``StreamError`` for a malformed name."""
+    match = _NAME.fullmatch(name) if isinstance(name, str) else None
+    if match is None:
+        raise StreamError(f"malformed stream name {str(name)[:80]!r}")
+    return match["namespace"], match["key"]
+
+
+def group_name(stream: str) -> str:
+    """The channel-layer group for a stream (channel layers forbid ':' in names).
+
+    Namespaces hold no '.', so the first '.' after the prefix separates the two parts
+    and the mapping is one-to-one.
+    """
+    namespace, key = parse_stream(stream)
+    return f"beacon.{namespace}.{key}"
+
+
+def user_stream(user_or_id: Any) -> str:
+    """The notification stream of a user (or of a user id)."""
+    pk = getattr(user_or_id, "pk", user_or_id)
+    return f"user:{pk}"
+
+
+class StreamPolicy:
+    """What a user may do with the streams of one namespace. Deny by default."""
+
+    def can_subscribe(self, user: Any, key: str) -> bool:
+        return False
+
+    def can_publish(self, user: Any, key: str) -> bool:
+        """May the user publish to the stream from a socket (a chat message, say)?"""
+        return False
+
+    def can_read(self, user: Any, key: str) -> bool:
+        """May the user mark events of the stream read? Subscribers may, by default."""
+        return self.can_subscribe(user, key)
+
+    def subscribe_state(self, user: Any, key: str) -> dict[str, Any] | None:
+        """Extra state sent in the ``subscribed`` frame (e.g. an unread count)."""
+        return None
+
+    def mark_read(self, user: Any, key: str, *, seq: int | None, up_to: int | None) -> None:
+        """Record that the user read events of the stream (see ``beacon.readstate``)."""
+        raise ProtocolError(ErrorCode.UNSUPPORTED, "this stream keeps no read state")
+
+    def publish(self, user: Any, key: str, frame: Publish) -> Appended:
+        """Store and deliver a client's publish; called only if ``can_publish`` allowed it."""
+        raise ProtocolError(ErrorCode.UNSUPPORTED, "this stream takes no client publishes")
+
+    # Async hooks, run on the event loop by the socket's consumer.
+
+    async def joined(self, consumer: Any, key: str) -> None:
+        """A socket finished subscribing (e.g. to record presence)."""
+
+    async def left(self, consumer: Any, key: str) -> None:
+        """A socket unsubscribed or closed."""
+
+    async def typing(self, consumer: Any, key: str) -> None:
+        """A subscribed socket said its user is typing."""
+        raise ProtocolError(ErrorCode.UNSUPPORTED, "this stream takes no typing events")
+
+
+class UserStreamPolicy(StreamPolicy):
+    """``user:{id}``: a user's own notifications, for that user alone."""
+
+    def can_subscribe(self, user: Any, key: str) -> bool:
+        return bool(user.is_authenticated) and str(user.pk) == key
+
+    def subscribe_state(self, user: Any, key: str) -> dict[str, Any]:
+        from .readstate import unread_count
+
+        return {"unread": unread_count(user.pk)}
+
+    def mark_read(self, user: Any, key: str, *, seq: int | None, up_to: int | None) -> None:
+        from .readstate import mark_read
+
+        mark_read(user.pk, seq=seq, up_to=up_to)
+
+
+_policies: dict[str, StreamPolicy] = {}
+
+
+def register(namespace: str, policy: StreamPolicy | type[StreamPolicy] | None = None) -> Any:
+    """Register the policy of a namespace; usable as a class decorator."""
+    if not re.fullmatch(r"[a-z][a-z0-9_-]{0,23}", namespace):
+        raise StreamError(f"malformed stream namespace {namespace!r}")
+
+    def add(item: StreamPolicy | type[StreamPolicy]) -> Any:
+        _policies[namespace] = item() if isinstance(item, type) else item
+        return item
+
+    return add if policy is None else add(policy)
+
+
+def policy_for(stream: str) -> tuple[StreamPolicy, str]:
+    """The policy and key of a stream, or ``StreamError`` if its namespace is unknown."""
+    namespace, key = parse_stream(stream)
+    try:
+        return _policies[namespace], key
+    except KeyError:
+        raise StreamError(f"no stream namespace {namespace!r}") from None
+
+
+register("user", UserStreamPolicy)

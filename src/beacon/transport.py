@@ -1,0 +1,140 @@
+"""How committed events travel from the publisher to every server process's hub.
+
+Two modes, chosen from the channel layer that ``BEACON["CHANNEL_LAYER"]`` names:
+
+* **local** (no layer, or ``InMemoryChannelLayer``): publisher and sockets share one
+  process, so events go straight to this process's hubs, thread-safely. An in-memory
+  layer cannot reach another process anyway; publishers elsewhere (``beacon_notify``,
+  a Celery worker) are brought in by each hub's log watcher.
+* **layer** (channels_redis): one ``group_send`` per event to the stream's group,
+  which each process's hub joins once. Sends from synchronous code run on one
+  long-lived event loop in a daemon thread, in order. ``async_to_sync`` would make
+  and close a loop per call, which is what gives channels_redis its "Event loop is
+  closed" errors under Celery.
+
+Either way delivery is best effort: the database is the source of truth, and what a
+send loses the hubs' log watchers and the per-subscription gap check recover.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+from .conf import get_config
+from .streams import group_name
+
+log = logging.getLogger("beacon.transport")
+
+#: ``(stream, seq or None, frame)``: what a hub hands to its sockets.
+Item = tuple[str, int | None, str]
+
+MESSAGE_TYPE = "beacon.event"
+
+
+def get_layer() -> Any | None:
+    """The channel layer that links server processes, or None in local mode."""
+    layer = get_channel_layer(get_config()["CHANNEL_LAYER"])
+    if layer is None or isinstance(layer, InMemoryChannelLayer):
+        return None
+    return layer
+
+
+def deliver(items: Sequence[Item]) -> None:
+    """Hand committed events (or ephemeral ones) to the hubs; never raises. Any thread."""
+    if not items:
+        return
+    try:
+        layer = get_layer()
+        if layer is None:
+            from .hub import dispatch_everywhere
+
+            dispatch_everywhere(items)
+        else:
+            _sender().submit(layer, items)
+    except Exception:  # delivery is best effort; the log watcher recovers
+        log.exception("beacon: could not hand %d event(s) to the transport", len(items))
+
+
+async def adeliver(items: Sequence[Item]) -> None:
+    """Like :func:`deliver`, awaited on the caller's event loop (for ephemeral events)."""
+    layer = get_layer()
+    if layer is None:
+        from .hub import dispatch_everywhere
+
+        dispatch_everywhere(items)
+        return
+    await _send_all(layer, items)
+
+
+async def _send_all(layer: Any, items: Sequence[Item]) -> None:
+    for stream, seq, frame in items:
+        await layer.group_send(
+            group_name(stream), {"type": MESSAGE_TYPE, "stream": stream, "seq": seq, "frame": frame}
+        )
+
+
+class _Sender:
+    """A daemon thread with one event loop that sends to the layer, in submission order."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.queue: asyncio.Queue[tuple[Any, Sequence[Item]]] | None = None
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="beacon-sender", daemon=True)
+        self.thread.start()
+        self.ready.wait()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self._drain())
+
+    async def _drain(self) -> None:
+        self.queue = asyncio.Queue()
+        self.ready.set()
+        while True:
+            layer, items = await self.queue.get()
+            try:
+                await _send_all(layer, items)
+            except Exception as exc:
+                log.warning(
+                    "beacon: channel layer send failed (%s); log watchers will deliver", exc
+                )
+            finally:
+                self.queue.task_done()
+
+    def submit(self, layer: Any, items: Sequence[Item]) -> None:
+        assert self.queue is not None
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, (layer, list(items)))
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything submitted so far was sent (or failed)."""
+        assert self.queue is not None
+        future = asyncio.run_coroutine_threadsafe(self.queue.join(), self.loop)
+        try:
+            future.result(timeout)
+            return True
+        except TimeoutError:
+            return False
+
+
+_sender_lock = threading.Lock()
+_the_sender: _Sender | None = None
+
+
+def _sender() -> _Sender:
+    global _the_sender
+    with _sender_lock:
+        if _the_sender is None or not _the_sender.thread.is_alive():
+            _the_sender = _Sender()
+        return _the_sender
+
+
+def flush(timeout: float = 10.0) -> bool:
+    """Block until queued layer sends are done; call before a short-lived process exits."""
+    return True if _the_sender is None else _the_sender.flush(timeout)

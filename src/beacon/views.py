@@ -1,0 +1,163 @@
+"""HTTP JSON endpoints: notification list and read state, stream history, health.
+
+All need a signed-in user (401 JSON otherwise); POSTs are CSRF-protected like any
+Django form. Errors are ``{"error": code, "message": …}`` with a 4xx status.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.http import require_GET, require_POST
+
+from . import eventlog
+from .exceptions import StreamError
+from .models import Notification
+from .readstate import mark_read, unread_count
+from .streams import policy_for, user_stream
+
+MAX_LIMIT = 100
+
+
+def _error(code: str, message: str, status: int) -> JsonResponse:
+    return JsonResponse({"error": code, "message": message}, status=status)
+
+
+def _int_param(request: HttpRequest, name: str, default: int | None) -> int | None:
+    raw = request.GET.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or len(raw) > 18:
+        raise ValueError(f"'{name}' must be a non-negative integer")
+    return int(raw)
+
+
+def _signed_in(view: Any) -> Any:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return _error("unauthenticated", "sign in first", 401)
+        try:
+            return view(request, *args, **kwargs)
+        except ValueError as exc:
+            return _error("bad_request", str(exc), 400)
+
+    wrapper.__name__ = view.__name__
+    wrapper.__doc__ = view.__doc__
+    return wrapper
+
+
+@require_GET
+@_signed_in
+def notifications(request: HttpRequest) -> HttpResponse:
+    """The user's notifications, newest first: ``?before=SEQ&limit=N`` pages back."""
+    before = _int_param(request, "before", None)
+    limit = min(_int_param(request, "limit", 20) or 20, MAX_LIMIT)
+    rows = Notification.objects.filter(user=request.user)
+    if before is not None:
+        rows = rows.filter(seq__lt=before)
+    items = []
+    newest = rows.order_by("-seq").values_list("read_at", "event__frame")[:limit]
+    for read_at, frame in newest:
+        item = json.loads(frame)
+        item["read"] = read_at is not None
+        items.append(item)
+    stream = user_stream(request.user)
+    position = eventlog.position(stream)
+    assert position is not None
+    return JsonResponse(
+        {
+            "stream": stream,
+            "epoch": position.epoch,
+            "seq": position.last_seq,
+            "unread": unread_count(request.user.pk),
+            "items": items,
+        }
+    )
+
+
+@require_POST
+@_signed_in
+def notifications_read(request: HttpRequest) -> HttpResponse:
+    """Mark read: a JSON body ``{"seq": N}`` (one) or ``{"up_to": N}`` (all up to N)."""
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return _error("bad_json", "body is not JSON", 400)
+    if not isinstance(body, dict):
+        return _error("bad_request", "body must be an object", 400)
+    seq, up_to = body.get("seq"), body.get("up_to")
+    valid = [v for v in (seq, up_to) if isinstance(v, int) and not isinstance(v, bool) and v >= 0]
+    if len(valid) != 1 or (seq is not None and up_to is not None):
+        return _error("bad_request", "give exactly one of 'seq', 'up_to'", 400)
+    event = mark_read(request.user.pk, seq=seq, up_to=up_to)
+    return JsonResponse(
+        {"unread": unread_count(request.user.pk), "seq": event.seq if event else None}
+    )
+
+
+@require_GET
+@_signed_in
+def stream_events(request: HttpRequest, stream: str) -> HttpResponse:
+    """A stream's history, newest first: ``?before=SEQ&limit=N`` (the cursor is a seq)."""
+    try:
+        policy, key = policy_for(stream)
+    except StreamError as exc:
+        return _error("unknown_stream", str(exc), 404)
+    if not policy.can_subscribe(request.user, key):
+        return _error("forbidden", "not allowed to read this stream", 403)
+    before = _int_param(request, "before", None)
+    limit = min(_int_param(request, "limit", 50) or 50, MAX_LIMIT)
+    rows = eventlog.events_before(stream, before, limit=limit)
+    position = eventlog.position(stream)
+    assert position is not None
+    head = json.dumps(
+        {
+            "stream": stream,
+            "epoch": position.epoch,
+            "seq": position.last_seq,
+            "first_seq": position.first_seq,
+        }
+    )
+    # The frames are stored as JSON text: join them instead of parsing and re-encoding.
+    body = head[:-1] + ',"items":[' + ",".join(frame for _, frame in rows) + "]}"
+    return HttpResponse(body, content_type="application/json")
+
+
+@require_GET
+def healthz(request: HttpRequest) -> HttpResponse:
+    """200 when the database and the channel layer answer, 503 otherwise."""
+    from asgiref.sync import async_to_sync
+
+    from .transport import get_layer
+
+    checks: dict[str, str] = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"error: {type(exc).__name__}"
+    layer = get_layer()
+    if layer is None:
+        checks["channel_layer"] = "local"
+    else:
+        try:
+            async_to_sync(_probe_layer)(layer)
+            checks["channel_layer"] = "ok"
+        except Exception as exc:
+            checks["channel_layer"] = f"error: {type(exc).__name__}"
+    healthy = all(v in ("ok", "local") for v in checks.values())
+    return JsonResponse(
+        {"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503
+    )
+
+
+async def _probe_layer(layer: Any) -> None:
+    import asyncio
+
+    channel = await layer.new_channel("beacon.health.")
+    await asyncio.wait_for(layer.send(channel, {"type": "beacon.health"}), timeout=2)
+    await asyncio.wait_for(layer.receive(channel), timeout=2)

@@ -109,7 +109,12 @@ if REDIS_URL:
                 if layer == "pubsub"
                 else "channels_redis.core.RedisChannelLayer"
             ),
-            "CONFIG": {"hosts": [REDIS_URL]} | ({"capacity": 10_000} if layer == "core" else {}),
+            # The prefix keeps deployments (or test runs) that share one Redis apart.
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": os.environ.get("BEACON_REDIS_PREFIX", "asgi"),
+            }
+            | ({"capacity": 10_000} if layer == "core" else {}),
         }
     }
 else:

@@ -22,15 +22,15 @@ __all__ = [
 ]
 
 _LAZY = {
-    "anotify": "publish",
-    "anotify_many": "publish",
-    "apublish": "publish",
-    "apublish_ephemeral": "publish",
-    "notify": "publish",
-    "notify_many": "publish",
-    "publish": "publish",
-    "publish_ephemeral": "publish",
-    "send_notification": "publish",
+    "anotify": "publishing",
+    "anotify_many": "publishing",
+    "apublish": "publishing",
+    "apublish_ephemeral": "publishing",
+    "notify": "publishing",
+    "notify_many": "publishing",
+    "publish": "publishing",
+    "publish_ephemeral": "publishing",
+    "send_notification": "publishing",
     "mark_read": "readstate",
     "unread_count": "readstate",
 }

@@ -16,7 +16,7 @@ from django.utils import timezone
 from . import eventlog
 from .eventlog import Appended
 from .models import Notification
-from .publish import deliver_on_commit
+from .publishing import deliver_on_commit
 from .streams import user_stream
 
 

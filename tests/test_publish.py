@@ -1,0 +1,145 @@
+"""Publishing: seqs, transactions, read state, the public API (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.db import transaction
+
+import beacon
+from beacon import eventlog, mark_read, notify, notify_many, publish, send_notification, transport
+from beacon.exceptions import PublishError
+from beacon.models import Event, Notification, Stream
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def delivered(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int | None, str]]:
+    """What reaches the transport (i.e. what would be sent live), in order."""
+    sent: list[tuple[str, int | None, str]] = []
+    monkeypatch.setattr(transport, "deliver", lambda items: sent.extend(items))
+    return sent
+
+
+def test_public_api_is_pinned() -> None:
+    assert sorted(beacon.__all__) == [
+        "anotify", "anotify_many", "apublish", "apublish_ephemeral", "mark_read", "notify",
+        "notify_many", "publish", "publish_ephemeral", "send_notification", "unread_count",
+    ]
+    for name in beacon.__all__:
+        assert callable(getattr(beacon, name))
+
+
+def test_seqs_count_up_per_stream_without_gaps(delivered: list) -> None:
+    seqs = [publish("news:1", "item", {"n": i}).seq for i in range(3)]
+    other = publish("news:2", "item", {}).seq
+    assert seqs == [1, 2, 3] and other == 1
+    assert [seq for _, seq, _ in delivered] == [1, 2, 3, 1]
+
+
+def test_delivery_waits_for_commit_and_a_rollback_delivers_nothing(
+    make_user: Any, delivered: list
+) -> None:
+    alice = make_user("alice")
+
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), transaction.atomic():
+        notify(alice, "never happened")
+        assert delivered == []  # not before commit
+        raise Boom
+    assert delivered == []
+    assert not Notification.objects.exists()
+    # The rolled-back seq is given back: the next notification is seq 1.
+    assert notify(alice, "real").seq == 1
+    assert [seq for _, seq, _ in delivered] == [1]
+
+
+def test_delivery_happens_once_the_outer_transaction_commits(
+    make_user: Any, delivered: list
+) -> None:
+    alice = make_user("alice")
+    with transaction.atomic():
+        notify(alice, "one")
+        notify(alice, "two")
+        assert delivered == []
+    assert [json.loads(frame)["message"] for _, _, frame in delivered] == ["one", "two"]
+
+
+def test_the_stored_frame_is_the_delivered_frame(make_user: Any, delivered: list) -> None:
+    alice = make_user("alice")
+    event = notify(alice, "Your export is ready", url="/exports/12/")
+    assert delivered == [(f"user:{alice.pk}", 1, event.frame)]
+    assert Event.objects.get(seq=1).frame == event.frame
+    frame = json.loads(event.frame)
+    assert frame["type"] == "notification" and frame["message"] == "Your export is ready"
+    assert frame["url"] == "/exports/12/" and frame["unread"] == 1
+    assert frame["epoch"] == Stream.objects.get(name=f"user:{alice.pk}").epoch
+
+
+def test_the_guides_send_notification_keeps_working(make_user: Any, delivered: list) -> None:
+    alice = make_user("alice")
+    send_notification(alice.pk, "hello")
+    assert json.loads(delivered[0][2])["message"] == "hello"
+
+
+def test_notify_many_notifies_each_user_in_one_transaction(make_user: Any, delivered: list) -> None:
+    users = [make_user(name) for name in ("alice", "bob", "carol")]
+    events = notify_many(users, "maintenance at noon")
+    assert [e.stream for e in events] == [f"user:{u.pk}" for u in users]
+    assert len(delivered) == 3
+
+
+def test_unread_counts_and_read_events(make_user: Any, delivered: list) -> None:
+    alice = make_user("alice")
+    for i in range(3):
+        notify(alice, f"n{i}")
+    assert beacon.unread_count(alice.pk) == 3
+    read = mark_read(alice.pk, seq=2)
+    assert read is not None and json.loads(read.frame)["unread"] == 2
+    assert json.loads(read.frame)["type"] == "read" and json.loads(read.frame)["seq"] == 2
+    everything = mark_read(alice.pk, up_to=3)
+    assert everything is not None and json.loads(everything.frame)["unread"] == 0
+    assert mark_read(alice.pk, up_to=3) is None  # nothing left unread: no event
+    assert json.loads(notify(alice, "n3").frame)["unread"] == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [(("x:1", "error", {}), {}), (("x:1", "ok", {"seq": 3}), {}), (("bad name", "ok", {}), {})],
+)
+def test_publish_refuses_what_the_protocol_reserves(args: tuple, kwargs: dict) -> None:
+    with pytest.raises((PublishError, ValueError)):
+        publish(*args, **kwargs)
+
+
+def test_notify_refuses_reserved_data(make_user: Any) -> None:
+    with pytest.raises(PublishError):
+        notify(make_user("alice"), "hi", unread=5)
+
+
+def test_append_once_stores_a_client_id_once(make_user: Any) -> None:
+    alice = make_user("alice")
+    first, created = eventlog.append_once(
+        "chat:1", "message", {"text": "hi"}, sender_id=alice.pk, client_id="c-1"
+    )
+    again, created_again = eventlog.append_once(
+        "chat:1", "message", {"text": "hi"}, sender_id=alice.pk, client_id="c-1"
+    )
+    assert created and not created_again
+    assert again.seq == first.seq == 1 and again.frame == first.frame
+    assert Event.objects.count() == 1
+
+
+def test_prune_moves_the_oldest_kept_seq(settings: Any) -> None:
+    settings.BEACON = {"RETENTION_EVENTS": 2}
+    for i in range(5):
+        publish("news:1", "item", {"n": i})
+    assert eventlog.prune() == 3
+    position = eventlog.position("news:1")
+    assert position is not None and position.first_seq == 4 and position.last_seq == 5
+    assert [seq for seq, _ in eventlog.events_after("news:1", 0)] == [4, 5]

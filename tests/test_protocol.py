@@ -157,8 +157,15 @@ def test_ephemeral_event_frames_have_no_seq() -> None:
 
 @pytest.mark.parametrize(
     ("type", "data"),
-    [("error", {}), ("subscribed", {}), ("", {}), ("x" * 65, {}), ("note", {"seq": 1}),
-     ("note", {"stream": "x"}), ("note", [])],
+    [
+        ("error", {}),
+        ("subscribed", {}),
+        ("", {}),
+        ("x" * 65, {}),
+        ("note", {"seq": 1}),
+        ("note", {"stream": "x"}),
+        ("note", []),
+    ],
 )
 def test_check_event_refuses_reserved_types_and_keys(type: str, data: object) -> None:
     with pytest.raises(PublishError):
@@ -167,7 +174,11 @@ def test_check_event_refuses_reserved_types_and_keys(type: str, data: object) ->
 
 def test_control_frames_echo_ref_and_omit_empty_fields() -> None:
     assert json.loads(error_frame("forbidden", "no", ref=3, stream="user:2")) == {
-        "type": "error", "code": "forbidden", "message": "no", "stream": "user:2", "ref": 3,
+        "type": "error",
+        "code": "forbidden",
+        "message": "no",
+        "stream": "user:2",
+        "ref": 3,
     }
     frame = json.loads(subscribed_frame(stream="user:1", epoch="e", seq=0, recovered=True))
     assert "reason" not in frame and "state" not in frame and "ref" not in frame

@@ -59,7 +59,10 @@ def test_resume_point(args: tuple, expected: tuple) -> None:
     client_epoch, since, epoch, last_seq, first_kept = args
     assert (
         resume_point(
-            client_epoch=client_epoch, since=since, epoch=epoch, last_seq=last_seq,
+            client_epoch=client_epoch,
+            since=since,
+            epoch=epoch,
+            last_seq=last_seq,
             first_kept=first_kept,
         )
         == expected

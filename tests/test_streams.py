@@ -22,8 +22,21 @@ from beacon.streams import (
 NAMES = st.from_regex(r"[a-z][a-z0-9_-]{0,23}:[A-Za-z0-9_.-]{1,64}", fullmatch=True)
 
 
-@pytest.mark.parametrize("name", ["user", "user:", ":1", "User:1", "a.b:1", "user:a b", "user:ü",
-                                  "x" * 25 + ":1", "user:" + "1" * 65, 7])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "user",
+        "user:",
+        ":1",
+        "User:1",
+        "a.b:1",
+        "user:a b",
+        "user:ü",
+        "x" * 25 + ":1",
+        "user:" + "1" * 65,
+        7,
+    ],
+)
 def test_malformed_names_are_refused(name: object) -> None:
     with pytest.raises(StreamError):
         parse_stream(name)  # type: ignore[arg-type]

@@ -87,7 +87,7 @@ class BeaconConsumer(AsyncWebsocketConsumer):
         await self.accept()
         if self.user is None or not self.user.is_authenticated:
             metrics.rejected_handshake("unauthenticated")
-            await self.close(code=CloseCode.UNAUTHENTICATED)
+            await self.close(code=int(CloseCode.UNAUTHENTICATED))
             return
         self.bucket = TokenBucket(
             rate=self.config["RATE_LIMIT_PER_SECOND"], burst=self.config["RATE_LIMIT_BURST"]
@@ -132,7 +132,7 @@ class BeaconConsumer(AsyncWebsocketConsumer):
         if not self.closing:
             self.closing = True
             metrics.error(code.name.lower())
-            await self.close(code=code)
+            await self.close(code=int(code))  # autobahn takes ints only
 
     # -- incoming frames -----------------------------------------------------------------
 
@@ -286,7 +286,7 @@ class BeaconConsumer(AsyncWebsocketConsumer):
         except asyncio.QueueFull:
             self.closing = True
             metrics.error("too_slow")
-            asyncio.get_running_loop().create_task(self.close(code=CloseCode.TOO_SLOW))
+            asyncio.get_running_loop().create_task(self.close(code=int(CloseCode.TOO_SLOW)))
 
     async def _write_loop(self) -> None:
         queue = self.queue

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import AnonymousUser
 
-from beacon import notify, publish, transport
+from beacon import notify, transport
 from beacon.protocol import CloseCode
 from beacon.streams import user_stream
 

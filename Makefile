@@ -35,9 +35,9 @@ lint: $(BIN)/.installed
 test-unit: $(BIN)/.installed
 	$(BIN)/pytest -q -m "not postgres" -p no:cacheprovider
 
-# The same code on PostgreSQL and Redis.
+# The same code on PostgreSQL and Redis (the pubsub layer), browser tests aside.
 test-postgres: $(BIN)/.installed
-	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(BIN)/pytest -q -m "postgres" -p no:cacheprovider
+	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(BIN)/pytest -q -m "not browser" -p no:cacheprovider
 
 test-js:
 	@if [ -d tests/js ]; then node --test tests/js/; fi

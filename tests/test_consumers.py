@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 
 from beacon import notify, transport
+from beacon.hub import get_hub
 from beacon.protocol import CloseCode
 from beacon.streams import user_stream
 
@@ -311,8 +312,8 @@ async def test_a_socket_that_cannot_keep_up_is_closed_with_4013(
     alice = await db_call(make_user, "alice")
     async with connect(alice) as client:
         await client.subscribe(user_stream(alice))
-        # The hub offers faster than this socket drains: three frames in one go.
-        transport.deliver([(user_stream(alice), seq, "{}") for seq in (1, 2, 3, 4)])
+        # The hub offers four frames in one go; the socket's queue holds two.
+        get_hub().dispatch([(user_stream(alice), seq, "{}") for seq in (1, 2, 3, 4)])
         while True:
             output = await client.output()
             if output["type"] == "websocket.close":

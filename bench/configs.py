@@ -1,0 +1,77 @@
+"""The configurations compared in one run, and how each one's server is started."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+ALL_PHASES = frozenset({"connect", "broadcast", "sustained", "per_user", "rss"})
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    name: str
+    #: ``raw``, ``baseline`` or ``beacon``.
+    kind: str
+    #: ``websockets``, ``daphne`` or ``uvicorn``.
+    server: str
+    #: ``memory``, ``pubsub``, ``core`` (or ``-`` for the raw server).
+    layer: str
+    phases: frozenset[str] = ALL_PHASES
+
+    @property
+    def label(self) -> str:
+        if self.kind == "raw":
+            return "raw websockets"
+        return f"{self.kind} {self.server} {self.layer}"
+
+    def argv(self, port: int) -> list[str]:
+        py = sys.executable
+        if self.kind == "raw":
+            return [py, "-m", "bench.rawserver", "--port", str(port)]
+        app = "demo.asgi:application" if self.kind == "beacon" else "bench.baseline.asgi:application"
+        if self.server == "uvicorn":
+            return [
+                *(py, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port)),
+                *("--log-level", "warning", "--no-access-log", app),
+            ]
+        return [py, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
+
+    def env(self, database_url: str, redis_url: str, prefix: str) -> dict[str, str]:
+        from .servers import ROOT
+
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": database_url}
+        env.pop("REDIS_URL", None)
+        if self.kind == "beacon":
+            env["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+            if self.layer != "memory":
+                env.update(REDIS_URL=redis_url, BEACON_LAYER=self.layer)
+                env["BEACON_REDIS_PREFIX"] = prefix
+        elif self.kind == "baseline":
+            env["DJANGO_SETTINGS_MODULE"] = "bench.baseline.settings"
+            env.update(BASELINE_LAYER=self.layer, REDIS_URL=redis_url)
+        return env
+
+    def ws_url(self, port: int) -> str:
+        path = {"raw": "/?u={u}", "baseline": "/ws/notifications/", "beacon": "/ws/"}[self.kind]
+        return f"ws://127.0.0.1:{port}{path}"
+
+    @property
+    def needs_redis(self) -> bool:
+        return self.layer in ("pubsub", "core")
+
+
+PER_USER_ONLY = frozenset({"connect", "per_user"})
+
+CONFIGS = [
+    Config("raw", "raw", "websockets", "-"),
+    Config("baseline-memory", "baseline", "daphne", "memory"),
+    Config("baseline-pubsub", "baseline", "daphne", "pubsub"),
+    Config("baseline-core", "baseline", "daphne", "core", PER_USER_ONLY),
+    Config("beacon-daphne-memory", "beacon", "daphne", "memory"),
+    Config("beacon-daphne-pubsub", "beacon", "daphne", "pubsub"),
+    Config("beacon-uvicorn-memory", "beacon", "uvicorn", "memory"),
+    Config("beacon-uvicorn-pubsub", "beacon", "uvicorn", "pubsub"),
+    Config("beacon-daphne-core", "beacon", "daphne", "core", PER_USER_ONLY),
+]

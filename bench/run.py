@@ -1,0 +1,111 @@
+"""``python -m bench.run [--quick] [--only NAME,…]``: every configuration, one run.
+
+Pins itself and its load generators to one core and each server to the other, sets
+up the benchmark database (PostgreSQL ``beacon_bench``) and its own Redis server,
+runs ``scenario`` against each configuration in turn, then writes the table to
+``docs/benchmarks.md``, the plot to ``docs/benchmarks.png`` and the raw figures to
+``test-output/bench-results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from . import database, procstat
+from .configs import CONFIGS
+from .scenario import Result, Scenario, Sizes
+from .servers import CLIENT_CORE, ROOT, Process, free_port, pin_to_clients_core
+
+
+def start_redis(log_dir: Path) -> tuple[Process, str]:
+    port = free_port()
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    argv += ["--appendonly", "no"]
+    redis = Process(argv, env={}, log=log_dir / f"redis-{port}.log", core=CLIENT_CORE)
+    return redis.start(port), f"redis://127.0.0.1:{port}/0"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small N, for smoke use")
+    parser.add_argument("--only", default="", help="comma-separated configuration names")
+    parser.add_argument("--database-url", default=database.DEFAULT_URL)
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument("--no-docs", action="store_true", help="print only; write no docs")
+    args = parser.parse_args(argv)
+    command = "python -m bench.run" + "".join(f" {shlex.quote(a)}" for a in (argv or sys.argv[1:]))
+
+    started = time.monotonic()
+    sizes = Sizes.quick() if args.quick else Sizes.full()
+    wanted = {n for n in args.only.split(",") if n}
+    configs = [c for c in CONFIGS if not wanted or c.name in wanted]
+    procstat.raise_nofile()
+    pin_to_clients_core()
+    log_dir = ROOT / "test-output" / "bench"
+    log_dir.mkdir(parents=True, exist_ok=True)
+
+    database.create_database(args.database_url)
+    env = {"DJANGO_SETTINGS_MODULE": "bench.settings", "DATABASE_URL": args.database_url}
+    database.migrate({**__import__("os").environ, **env})
+    database.setup_django(args.database_url)
+    users = database.make_users(sizes.n1)
+    print(f"bench: {len(users)} users with sessions; sizes {sizes}", flush=True)
+
+    redis, redis_url = (None, "")
+    if any(c.needs_redis for c in configs):
+        redis, redis_url = start_redis(log_dir)
+    results: list[Result] = []
+    try:
+        for config in configs:
+            print(f"== {config.name} ({config.label})", flush=True)
+            port = free_port()
+            server = Process(
+                config.argv(port),
+                env=config.env(args.database_url, redis_url, f"bench{port}"),
+                log=log_dir / f"{config.name}.log",
+            )
+            result = Result(config)
+            try:
+                server.start(port)
+                result = Scenario(
+                    config, server.pid, f"http://127.0.0.1:{port}", port, users, sizes
+                ).run()
+            except Exception as exc:
+                traceback.print_exc()
+                result.notes.append(f"failed: {type(exc).__name__}: {exc}")
+            finally:
+                server.stop()
+                if redis is not None:
+                    subprocess.run(
+                        ["redis-cli", "-u", redis_url, "flushall"], capture_output=True, check=False
+                    )
+            results.append(result)
+    finally:
+        if redis is not None:
+            redis.stop()
+    elapsed = time.monotonic() - started
+    out = log_dir / ("results-quick.json" if args.quick else "results.json")
+    out.write_text(json.dumps([{"name": r.config.name, **r.figures, "notes": r.notes} for r in results], indent=1))
+    from . import report
+
+    text = report.render(results, sizes=sizes, command=command, elapsed=elapsed)
+    print(text)
+    if not args.no_docs:
+        Path(args.out).write_text(text)
+        from . import plot
+
+        plot.draw(results, Path(args.out).with_suffix(".png"))
+    lost = sum(r.lost() for r in results if r.config.kind != "baseline")
+    print(f"bench: done in {elapsed:.0f} s; messages lost outside the baseline: {lost}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,332 @@
+"""The measurements, run against one configuration's server process.
+
+Order (one server process, one set of load generators):
+
+1. ``warm`` sockets connect (and subscribe), then the rest up to ``n1``: connect rate
+   and server CPU per handshake (Beacon: session auth + origin check + ``welcome``);
+   server CPU per subscribe, separately.
+2. Broadcasts to ``n1`` sockets, one at a time: per-delivery latency.
+3. Sustained broadcast at rising offered loads (deliveries/s): achieved rate, p99,
+   lost; stops after the first load that misses p99 <= 500 ms or loses anything.
+4. Per-user messages to ``n1`` users, each on its own stream/group, as fast as the
+   publisher goes (Beacon: ``notify()`` per message, then ``notify_many`` batches).
+5. Sockets up to ``n2``: RSS per idle connection from the growth of the server's RSS.
+6. Broadcasts to ``n2`` sockets.
+
+Each phase is bounded in count and time; a timeout shows up as lost messages.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import procstat
+from .clients import Clients
+from .configs import Config
+from .database import BenchUser
+from .loadgen import SocketSpec
+from .servers import publish
+from .stats import Plan, percentile, rate
+
+P99_LIMIT = 0.5
+
+
+@dataclass(frozen=True)
+class Sizes:
+    warm: int
+    n1: int
+    n2: int
+    rounds: int
+    round_budget: float
+    levels: tuple[int, ...]
+    step_seconds: float
+    drain_seconds: float
+    per_user_single: int
+    per_user_batch: int
+    batch: int
+    processes: int
+
+    @classmethod
+    def full(cls) -> Sizes:
+        return cls(
+            warm=50,
+            n1=1000,
+            n2=5000,
+            rounds=5,
+            round_budget=30.0,
+            levels=(2_500, 5_000, 10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 80_000),
+            step_seconds=3.0,
+            drain_seconds=4.0,
+            per_user_single=4000,
+            per_user_batch=20000,
+            batch=100,
+            processes=4,
+        )
+
+    @classmethod
+    def quick(cls) -> Sizes:
+        return cls(
+            warm=10,
+            n1=100,
+            n2=300,
+            rounds=3,
+            round_budget=5.0,
+            levels=(2_000, 5_000),
+            step_seconds=1.0,
+            drain_seconds=2.0,
+            per_user_single=300,
+            per_user_batch=1000,
+            batch=50,
+            processes=2,
+        )
+
+
+@dataclass
+class Result:
+    config: Config
+    figures: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def lost(self) -> int:
+        return sum(v for k, v in self.figures.items() if k.startswith("lost_"))
+
+
+class Scenario:
+    def __init__(
+        self,
+        config: Config,
+        server_pid: int,
+        base_url: str,
+        port: int,
+        users: list[BenchUser],
+        sizes: Sizes,
+        log: Any = print,
+    ) -> None:
+        self.config = config
+        self.pid = server_pid
+        self.base = base_url
+        self.port = port
+        self.users = users
+        self.sizes = sizes
+        self.log = log
+        self.next_id = 1
+        self.result = Result(config)
+        self.clients = Clients(sizes.processes)
+        self.connected = 0
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def ids(self, count: int) -> int:
+        start = self.next_id
+        self.next_id += count
+        return start
+
+    def specs(self, start: int, stop: int) -> list[SocketSpec]:
+        n = len(self.users)
+        return [
+            SocketSpec(
+                index=j,
+                user_index=j % n,
+                user_pk=self.users[j % n].pk,
+                cookie=self.users[j % n].cookie if self.config.kind != "raw" else "",
+            )
+            for j in range(start, stop)
+        ]
+
+    def grow(self, to: int) -> dict[str, float]:
+        """Connect sockets up to ``to`` (Beacon: then subscribe them); CPU and rates."""
+        specs = self.specs(self.connected, to)
+        if not specs:
+            return {}
+        cpu = procstat.CpuMeter([self.pid])
+        opened = self.clients.connect(
+            self.config.ws_url(self.port),
+            f"http://127.0.0.1:{self.port}",
+            specs,
+            welcome=self.config.kind == "beacon",
+        )
+        used, wall = cpu.read()
+        if opened["failed"]:
+            self.result.notes.append(f"{opened['failed']} connects failed: {opened['errors']}")
+        self.connected += opened["ok"]
+        out = {
+            "handshakes": opened["ok"],
+            "handshake_cpu_us": used / max(1, opened["ok"]) * 1e6,
+            "connects_per_s": rate(opened["ok"], wall),
+        }
+        if self.config.kind == "beacon":
+            cpu = procstat.CpuMeter([self.pid])
+            sub = self.clients.subscribe(["bench:all"], user_stream=True)
+            used, _ = cpu.read()
+            out["subscribe_cpu_us"] = used / max(1, sub["ok"] * 2) * 1e6
+            if sub["failed"]:
+                self.result.notes.append(f"{sub['failed']} subscribes failed")
+        return out
+
+    # -- phases -------------------------------------------------------------------------
+
+    def connect_phase(self) -> None:
+        s = self.sizes
+        self.grow(s.warm)
+        time.sleep(0.5)
+        grown = self.grow(s.n1)
+        f = self.result.figures
+        f["handshake_cpu_us"] = grown["handshake_cpu_us"]
+        f["connects_per_s"] = grown["connects_per_s"]
+        if "subscribe_cpu_us" in grown:
+            f["subscribe_cpu_us"] = grown["subscribe_cpu_us"]
+        self.log(
+            f"  connect: {grown['handshakes']} handshakes, {f['connects_per_s']:.0f}/s, "
+            f"{f['handshake_cpu_us']:.0f} us CPU each"
+        )
+
+    def broadcast_phase(self, n: int) -> None:
+        s = self.sizes
+        latencies: list[float] = []
+        lost = received = rounds = 0
+        cpu = procstat.CpuMeter([self.pid])
+        budget = time.monotonic() + s.round_budget
+        while rounds < s.rounds and time.monotonic() < budget:
+            self.clients.reset()
+            plan = Plan(kind="broadcast", start=self.ids(1), count=1)
+            publish(self.base, plan)
+            tally, lat, _, _ = self.clients.collect(plan, timeout=max(5.0, s.round_budget))
+            latencies += lat
+            lost += tally.lost
+            received += tally.received
+            rounds += 1
+            time.sleep(0.1)
+        used, _ = cpu.read()
+        f = self.result.figures
+        f[f"bcast{n}_p50_ms"] = percentile(latencies, 50) * 1e3
+        f[f"bcast{n}_p99_ms"] = percentile(latencies, 99) * 1e3
+        f[f"bcast{n}_max_ms"] = max(latencies, default=math.nan) * 1e3
+        f[f"bcast{n}_rounds"] = rounds
+        f[f"lost_bcast{n}"] = lost
+        f[f"cpu_per_delivery{n}_us"] = used / max(1, received) * 1e6
+        self.log(
+            f"  broadcast to {n}: {rounds} rounds, p50 {f[f'bcast{n}_p50_ms']:.1f} ms, "
+            f"p99 {f[f'bcast{n}_p99_ms']:.1f} ms, max {f[f'bcast{n}_max_ms']:.1f} ms, "
+            f"{f[f'cpu_per_delivery{n}_us']:.1f} us CPU/delivery, lost {lost}"
+        )
+
+    def sustained_phase(self) -> None:
+        s, n = self.sizes, self.connected
+        steps = []
+        for level in s.levels:
+            per_s = level / n
+            count = max(1, round(per_s * s.step_seconds))
+            plan = Plan(kind="broadcast", start=self.ids(count), count=count)
+            self.clients.reset()
+            meter = procstat.CpuMeter([self.pid])
+            clients_meter = procstat.CpuMeter(self.clients.pids)
+            t0 = time.time()
+            publish(self.base, plan, rate=per_s)
+            tally, lat, last, _ = self.clients.collect(plan, timeout=s.drain_seconds)
+            server_cpu, wall = meter.read()
+            client_cpu, _ = clients_meter.read()
+            p99 = percentile(lat, 99)
+            step = {
+                "offered": level,
+                "achieved": rate(tally.received, (last or time.time()) - t0),
+                "p99_ms": p99 * 1e3,
+                "lost": tally.lost,
+                "seq_errors": tally.seq_errors,
+                "server_util": server_cpu / wall,
+                "client_util": client_cpu / wall,
+                "cpu_per_delivery_us": server_cpu / max(1, tally.received) * 1e6,
+            }
+            step["pass"] = tally.lost == 0 and p99 <= P99_LIMIT
+            steps.append(step)
+            self.log(
+                f"  sustained {level}/s offered: {step['achieved']:.0f}/s, p99 "
+                f"{step['p99_ms']:.0f} ms, lost {tally.lost}, server {step['server_util']:.0%}"
+                f" client core {step['client_util']:.0%}"
+            )
+            if not step["pass"]:
+                time.sleep(1.0)  # let the backlog drain before the next phase
+                break
+        passing = [x for x in steps if x["pass"]]
+        f = self.result.figures
+        f["sustained"] = steps
+        f["sustained_per_s"] = max((x["achieved"] for x in passing), default=0.0)
+        f["sustained_bound"] = bound(steps)
+        f["seq_errors"] = f.get("seq_errors", 0) + sum(x["seq_errors"] for x in steps)
+
+    def per_user_phase(self) -> None:
+        s = self.sizes
+        users = min(len(self.users), self.connected)
+        runs = [("single", s.per_user_single, 1)]
+        if self.config.kind == "beacon":
+            runs.append(("batch", s.per_user_batch, s.batch))
+        f = self.result.figures
+        for name, count, batch in runs:
+            plan = Plan(kind="user", start=self.ids(count), count=count, users=users, batch=batch)
+            self.clients.reset()
+            meter = procstat.CpuMeter([self.pid])
+            t0 = time.time()
+            answer = publish(self.base, plan, timeout=300)
+            tally, _, last, _ = self.clients.collect(plan, timeout=15)
+            used, _ = meter.read()
+            written = rate(count, answer["elapsed"])
+            delivered = rate(tally.received, (last or time.time()) - t0)
+            f[f"per_user_{name}_written_per_s"] = written
+            f[f"per_user_{name}_per_s"] = delivered
+            f[f"lost_per_user_{name}"] = tally.lost
+            f[f"per_user_{name}_cpu_us"] = used / max(1, tally.received) * 1e6
+            f["seq_errors"] = f.get("seq_errors", 0) + tally.seq_errors
+            self.log(
+                f"  per-user {name} ({count} to {users} users, batch {batch}): written "
+                f"{written:.0f}/s, delivered {delivered:.0f}/s, lost {tally.lost} of "
+                f"{tally.expected}, dup {tally.duplicates}, seq errors {tally.seq_errors}"
+            )
+
+    def rss_phase(self) -> None:
+        time.sleep(0.5)
+        before, at = procstat.rss_bytes(self.pid), self.connected
+        grown = self.grow(self.sizes.n2)
+        time.sleep(1.0)
+        after = procstat.rss_bytes(self.pid)
+        added = self.connected - at
+        f = self.result.figures
+        f["rss_per_conn_kib"] = (after - before) / max(1, added) / 1024
+        f["rss_total_mib"] = after / 2**20
+        self.log(
+            f"  {added} more sockets ({grown.get('connects_per_s', 0):.0f}/s): RSS "
+            f"{f['rss_per_conn_kib']:.1f} KiB per idle connection, {f['rss_total_mib']:.0f} MiB"
+        )
+
+    def run(self) -> Result:
+        phases = self.config.phases
+        try:
+            self.connect_phase()
+            if "broadcast" in phases:
+                self.broadcast_phase(self.sizes.n1)
+            if "sustained" in phases:
+                self.sustained_phase()
+            if "per_user" in phases:
+                self.per_user_phase()
+            if "rss" in phases:
+                self.rss_phase()
+            if "broadcast" in phases:
+                self.broadcast_phase(self.sizes.n2)
+        finally:
+            self.clients.close()
+        return self.result
+
+
+def bound(steps: list[dict[str, Any]]) -> str:
+    """Where the sustained run stopped: the busiest core at the first failing step."""
+    failed = [x for x in steps if not x["pass"]]
+    if not failed:
+        top = steps[-1] if steps else None
+        return "not reached (highest offered load passed)" if top else "-"
+    x = failed[0]
+    if x["server_util"] >= 0.9:
+        return f"server CPU ({x['server_util']:.0%} of its core)"
+    if x["client_util"] >= 0.9:
+        return f"load generators ({x['client_util']:.0%} of their core)"
+    return f"neither core saturated (server {x['server_util']:.0%}, clients {x['client_util']:.0%})"

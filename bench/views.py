@@ -1,0 +1,48 @@
+"""Beacon's publish endpoint for the harness (``bench.publishplan``), in the server.
+
+A plain synchronous view calling Beacon's public API, as application code would:
+broadcast with ``beacon.publish("bench:all", "tick", data)``; per-user with
+``beacon.notify(user_id, …)`` per message or ``beacon.notify_many(users, …)`` per
+batch. Every event is durable (written to the database, delivered after commit).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from django.contrib.auth import get_user_model
+from django.http import HttpRequest, HttpResponse
+
+import beacon
+
+from . import publishplan
+
+STREAM = "bench:all"
+_user_ids: list[int] = []
+
+
+def bench_user_ids() -> list[int]:
+    if not _user_ids:
+        users = get_user_model().objects.filter(username__startswith="bench")
+        _user_ids.extend(users.order_by("username").values_list("pk", flat=True))
+    return _user_ids
+
+
+def publish(request: HttpRequest) -> HttpResponse:
+    plan, rate, _ = publishplan.parse_query(request.GET.dict())
+    user_ids = bench_user_ids() if plan.kind == "user" else []
+    started = time.monotonic()
+    for done, (i, user_indexes) in enumerate(publishplan.calls(plan)):
+        wait = publishplan.delay(started, done, rate, time.monotonic())
+        if wait:
+            time.sleep(wait)
+        data = publishplan.data(i)
+        if plan.kind == "broadcast":
+            beacon.publish(STREAM, "tick", data)
+        elif plan.batch == 1:
+            beacon.notify(user_ids[user_indexes[0]], "bench", **data)
+        else:
+            beacon.notify_many([user_ids[u] for u in user_indexes], "bench", **data)
+    body = {"published": plan.count, "elapsed": time.monotonic() - started}
+    return HttpResponse(json.dumps(body), content_type="application/json")

@@ -152,13 +152,20 @@ async def test_events_reach_live_sockets_while_redis_is_down_and_after_it_return
             assert (await client.receive_type("notification"))["seq"] == 1
 
             stop_redis()
+            # A socket can still connect and subscribe: its group is joined later.
+            late = await WsClient.open(server, cookie=cookie)
+            await late.send({"op": "subscribe", "stream": user_stream(alice)})
+            assert (await late.receive_type("subscribed"))["seq"] == 1
             # The command commits, its layer send fails, and it still exits cleanly.
             await db_call(manage, "beacon_notify", "alice", "during the outage", **env)
-            frame = await client.receive_type("notification")
-            assert (frame["message"], frame["seq"]) == ("during the outage", 2)
+            for socket in (client, late):
+                frame = await socket.receive_type("notification")
+                assert (frame["message"], frame["seq"]) == ("during the outage", 2)
 
             start_redis()
             await asyncio.sleep(0.5)
             await db_call(manage, "beacon_notify", "alice", "after", **env)
-            frame = await client.receive_type("notification")
-            assert (frame["message"], frame["seq"]) == ("after", 3)
+            for socket in (client, late):
+                frame = await socket.receive_type("notification")
+                assert (frame["message"], frame["seq"]) == ("after", 3)
+            await late.close()

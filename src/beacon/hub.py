@@ -23,6 +23,7 @@ The hub also runs:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import weakref
@@ -31,7 +32,7 @@ from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
 
-from . import eventlog
+from . import eventlog, metrics
 from .conf import get_config
 from .protocol import PING_FRAME
 from .streams import group_name
@@ -58,6 +59,8 @@ class Hub:
         self.known: dict[str, int] = {}
         self.layer = get_layer()
         self.channel: str | None = None
+        #: Streams whose group could not be joined (layer down): retried each poll.
+        self.unjoined: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._start_lock = asyncio.Lock()
 
@@ -81,11 +84,29 @@ class Hub:
         sinks = self.subscribers.get(stream)
         if sinks is None:
             sinks = self.subscribers[stream] = set()
-            if self.layer is not None and self.channel is not None:
-                await self.layer.group_add(group_name(stream), self.channel)
+            await self._join(stream)
         sinks.add(sink)
         if seq > self.known.get(stream, 0):
             self.known[stream] = seq
+
+    async def _join(self, stream: str) -> None:
+        """Join the stream's group; if the layer is down, retry from the watcher loop.
+
+        Meanwhile the log watcher delivers the stream's events, so a layer outage
+        costs latency, not events.
+        """
+        if self.layer is None or self.channel is None:
+            return
+        group = group_name(stream)
+        try:
+            await self.layer.group_add(group, self.channel)
+            self.unjoined.discard(stream)
+        except Exception as exc:
+            log.warning("beacon: group_add failed (%s); the log watcher covers it", exc)
+            self.unjoined.add(stream)
+            # Forget the half-made membership so that the retry really subscribes.
+            with contextlib.suppress(Exception):
+                await self.layer.group_discard(group, self.channel)
 
     async def remove(self, stream: str, sink: Sink) -> None:
         sinks = self.subscribers.get(stream)
@@ -95,6 +116,7 @@ class Hub:
         if not sinks:
             del self.subscribers[stream]
             self.known.pop(stream, None)
+            self.unjoined.discard(stream)
             if self.layer is not None and self.channel is not None:
                 try:
                     await self.layer.group_discard(group_name(stream), self.channel)
@@ -111,6 +133,7 @@ class Hub:
                 continue
             if seq is not None and seq > self.known.get(stream, 0):
                 self.known[stream] = seq
+                metrics.reached_hub(frame)
             for sink in tuple(sinks):
                 sink.offer(stream, seq, frame)
 
@@ -125,7 +148,7 @@ class Hub:
         if self.layer is not None:
             self.channel = await self.layer.new_channel("beacon.hub.")
             for stream in self.subscribers:
-                await self.layer.group_add(group_name(stream), self.channel)
+                await self._join(stream)
             self._tasks.append(self.loop.create_task(self._receive_loop()))
         self._tasks.append(self.loop.create_task(self._watch_log()))
         self._tasks.append(self.loop.create_task(self._heartbeat()))
@@ -158,10 +181,12 @@ class Hub:
             await asyncio.sleep(get_config()["LOG_POLL_SECONDS"])
             try:
                 await self.poll_log()
+                for stream in list(self.unjoined):
+                    await self._join(stream)
                 if self.layer is not None and time.monotonic() - refreshed > GROUP_REFRESH_SECONDS:
                     refreshed = time.monotonic()
                     for stream in list(self.subscribers):
-                        await self.layer.group_add(group_name(stream), self.channel)
+                        await self._join(stream)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

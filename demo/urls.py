@@ -1,12 +1,22 @@
 from django.contrib import admin
+from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path
+
+from beacon.metrics import metrics_view
 
 from . import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("notify/", views.send_notification, name="notify"),
+    path("posts/", views.create_post, name="post-create"),
+    path("posts/<int:pk>/", views.post_detail, name="post-detail"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("beacon/", include("beacon.urls")),
+    path("metrics", metrics_view, name="metrics"),
     path("rooms/", include("demo.chat_urls")),
 ]
+
+# Daphne serves no static files itself: with DEBUG on (``make demo``) Django does.
+urlpatterns += staticfiles_urlpatterns()

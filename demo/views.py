@@ -1,8 +1,103 @@
+"""The demo's pages: the notifications home, posts with comments, the notify form.
+
+Nothing here pushes anything by hand: the notify form calls ``beacon.notify`` and a
+new comment notifies through ``post_save`` (``demo/signals.py``). The live parts of
+the pages (bell, badge, connection indicator) are ``demo/static/demo/bell.js`` on
+top of Beacon's JavaScript client.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from beacon import notify
+
+from .forms import CommentForm, NotifyForm, PostForm
+from .models import Post
+
+RECENT_POSTS = 20
+
+
+def _home(request: HttpRequest, *, status: int = 200, **forms: Any) -> HttpResponse:
+    posts = (
+        Post.objects.select_related("author")
+        .annotate(comment_count=Count("comments"))
+        .order_by("-created_at", "-pk")[:RECENT_POSTS]
+    )
+    context = {
+        "notify_form": forms.get("notify_form") or NotifyForm(sender=request.user),
+        "post_form": forms.get("post_form") or PostForm(),
+        "posts": posts,
+    }
+    return render(request, "demo/home.html", context, status=status)
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "demo/home.html")
+    return _home(request)
+
+
+@login_required
+@require_POST
+def send_notification(request: HttpRequest) -> HttpResponse:
+    form = NotifyForm(request.POST, sender=request.user)
+    if not form.is_valid():
+        return _home(request, status=400, notify_form=form)
+    recipient = form.cleaned_data["recipient"]
+    notify(
+        recipient,
+        form.cleaned_data["message"],
+        kind="direct",
+        sender=request.user.get_username(),
+    )
+    messages.success(request, f"Sent to {recipient.get_username()}.")
+    return redirect("home")
+
+
+@login_required
+@require_POST
+def create_post(request: HttpRequest) -> HttpResponse:
+    form = PostForm(request.POST)
+    if not form.is_valid():
+        return _home(request, status=400, post_form=form)
+    post = form.save(commit=False)
+    post.author = request.user
+    post.save()
+    messages.success(request, "Posted. Comments on it will notify you.")
+    return redirect("post-detail", pk=post.pk)
+
+
+@login_required
+def post_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    post = get_object_or_404(Post.objects.select_related("author"), pk=pk)
+    form = CommentForm()
+    if request.method == "POST":
+        form = CommentForm(request.POST)
+        if form.is_valid():
+            comment = form.save(commit=False)
+            comment.post = post
+            comment.author = request.user
+            comment.save()  # post_save notifies the post's author (demo/signals.py)
+            if post.author_id == request.user.pk:
+                messages.success(request, "Comment posted.")
+            else:
+                messages.success(
+                    request, f"Comment posted: {post.author.get_username()} was notified."
+                )
+            return redirect(reverse("post-detail", args=[post.pk]) + "#comments")
+    comments = post.comments.select_related("author").order_by("created_at", "pk")
+    status = 400 if form.is_bound else 200
+    return render(
+        request,
+        "demo/post_detail.html",
+        {"post": post, "comments": comments, "form": form},
+        status=status,
+    )

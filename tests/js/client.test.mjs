@@ -233,6 +233,19 @@ test("the browser's online event retries at once instead of waiting", async () =
   assert.equal(client.state, "connected");
 });
 
+test("reconnectNow() retries at once while waiting, and is harmless otherwise", async () => {
+  const { client, server } = await connected({ random: () => 0.999999 });
+  client.reconnectNow();
+  assert.equal(server.sockets.length, 1);
+  server.drop(1006);
+  client.reconnectNow();
+  assert.equal(server.sockets.length, 2);
+  client.reconnectNow(); // a socket is already opening
+  assert.equal(server.sockets.length, 2);
+  await flush();
+  assert.equal(client.state, "connected");
+});
+
 test("online while connected does nothing", async () => {
   const { server, win } = await connected();
   win.fire("online");

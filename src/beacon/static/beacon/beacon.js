@@ -226,7 +226,7 @@ export class BeaconClient extends Emitter {
     this._subscribeRefs = new Map();
 
     const win = options.window ?? (typeof window === "undefined" ? null : window);
-    win?.addEventListener?.("online", () => this._online());
+    win?.addEventListener?.("online", () => this.reconnectNow());
   }
 
   // -- public API ------------------------------------------------------------------------
@@ -243,6 +243,14 @@ export class BeaconClient extends Emitter {
   /** Close for good (until `connect()`); pending requests are rejected. */
   disconnect(reason = "disconnect() called") {
     this._disconnect(null, reason, false);
+  }
+
+  /** If waiting to reconnect, try now (the browser's `online` event does this too). */
+  reconnectNow() {
+    if (this.state === CONNECTING && this._ws === null) {
+      this.attempt = 0;
+      this._open();
+    }
   }
 
   /**
@@ -368,13 +376,6 @@ export class BeaconClient extends Emitter {
       this._timers.connect = null;
       this._disconnect(null, "connect timeout", true);
     }, this.connectTimeout);
-  }
-
-  _online() {
-    if (this.state === CONNECTING && this._ws === null) {
-      this.attempt = 0;
-      this._open();
-    }
   }
 
   _clearTimer(name) {

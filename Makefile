@@ -26,7 +26,7 @@ demo: $(BIN)/.installed
 services:
 	bash .ci/services.sh
 
-test: $(BIN)/.installed services lint test-unit test-postgres test-js
+test: $(BIN)/.installed services lint test-unit test-postgres test-js test-django6
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check src demo tests bench
@@ -39,6 +39,22 @@ test-unit: $(BIN)/.installed
 test-postgres: $(BIN)/.installed
 	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(BIN)/pytest -q -m "not browser" -p no:cacheprovider
 
+# Django 6.x needs Python >= 3.12: the core tests again in a second virtualenv.
+PYTHON312 ?= $(shell ls $(HOME)/.pyenv/versions/3.1[2-9]*/bin/python3 2>/dev/null | head -n1 || command -v python3.12)
+VENV6 := .venv-django6
+$(VENV6)/.installed: pyproject.toml
+	$(PYTHON312) -m venv $(VENV6)
+	$(VENV6)/bin/pip install -q --upgrade pip
+	$(VENV6)/bin/pip install -q -e ".[test]" "Django>=6,<7"
+	touch $@
+
+test-django6:
+	@if [ -z "$(PYTHON312)" ]; then echo "test-django6: no Python >= 3.12 found, skipped"; else \
+	  $(MAKE) $(VENV6)/.installed && $(VENV6)/bin/python -m django --version && \
+	  SQLITE_TEST_NAME=$(CURDIR)/test-db-django6.sqlite3 $(VENV6)/bin/pytest -q -p no:cacheprovider \
+	    tests/test_protocol.py tests/test_sequencing.py tests/test_streams.py tests/test_publish.py \
+	    tests/test_consumers.py tests/test_processes.py; fi
+
 test-js:
 	@if [ -d tests/js ]; then node --test tests/js/; fi
 
@@ -49,4 +65,4 @@ bench-quick: $(BIN)/.installed
 	$(BIN)/python -m bench.run --quick
 
 clean:
-	rm -rf $(VENV) db.sqlite3* test-db.sqlite3* test-output staticfiles
+	rm -rf $(VENV) $(VENV6) db.sqlite3* test-db.sqlite3* test-output staticfiles

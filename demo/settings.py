@@ -162,3 +162,15 @@ if PRODUCTION:
     SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
+    # Prometheus and health checks reach a process directly over HTTP on 127.0.0.1.
+    SECURE_REDIRECT_EXEMPT = [r"^metrics$", r"^beacon/healthz$"]
+    # JSON lines on stderr (the journal): no frame text, no cookies (beacon.jsonlog).
+    LOGGING = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "beacon.jsonlog.JsonLinesFormatter"}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+        "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
+    }
+    # Celery logs through the same root logger instead of its own format.
+    CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -26,7 +26,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from . import eventlog, metrics
+from . import eventlog, metrics, shutdown
 from .conf import get_config
 from .exceptions import Forbidden, ProtocolError, StreamError
 from .hub import Hub, get_hub
@@ -85,6 +85,10 @@ class BeaconConsumer(AsyncWebsocketConsumer):
         self.writer: asyncio.Task[None] | None = None
         self.user = self.scope.get("user")
         await self.accept()
+        if shutdown.install() and shutdown.draining():
+            metrics.rejected_handshake("draining")
+            await self.close_with(CloseCode.SERVER_RESTART)
+            return
         if self.user is None or not self.user.is_authenticated:
             metrics.rejected_handshake("unauthenticated")
             await self.close(code=int(CloseCode.UNAUTHENTICATED))

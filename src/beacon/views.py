@@ -158,6 +158,6 @@ def healthz(request: HttpRequest) -> HttpResponse:
 async def _probe_layer(layer: Any) -> None:
     import asyncio
 
-    channel = await layer.new_channel("beacon.health.")
-    await asyncio.wait_for(layer.send(channel, {"type": "beacon.health"}), timeout=2)
-    await asyncio.wait_for(layer.receive(channel), timeout=2)
+    # A send to a group nobody joins: Redis must answer, and nothing is left behind
+    # (a receive on a new channel would leave one subscription per probe).
+    await asyncio.wait_for(layer.group_send("beacon.health", {"type": "beacon.health"}), timeout=2)

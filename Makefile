@@ -10,13 +10,18 @@ REDIS_TEST_URL ?= redis://127.0.0.1:6379/0
 
 .PHONY: demo test test-unit test-postgres test-js lint services browser-deps bench bench-quick clean
 
-$(BIN)/.installed: pyproject.toml
+# What the demo needs (all runtime extras), then what the tests and benchmarks add.
+$(BIN)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[all]"
+	touch $@
+
+$(BIN)/.installed: $(BIN)/.runtime
 	$(BIN)/pip install -q -e ".[test,bench]"
 	touch $@
 
-demo: $(BIN)/.installed
+demo: $(BIN)/.runtime
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo_users
 	@echo "Beacon demo on http://127.0.0.1:$(PORT)/ — sign in as alice, bob or carol, password beacon-demo"

@@ -96,9 +96,9 @@ class UnitServer(Server):
 class RedisServer:
     """A redis-server of the test's own, on its own port, in the foreground."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, port: int | None = None) -> None:
         self.folder = folder
-        self.port = free_port()
+        self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = folder / f"redis-{self.port}.log"
 

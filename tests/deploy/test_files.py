@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ..servers import manage
-from .stack import DEPLOY, PREFIX, ROOT, Nginx, make_certificate, production_env
+from ..servers import manage, server_env
+from .stack import DEPLOY, PREFIX, ROOT, Nginx, exec_start, make_certificate, production_env
 
 UNITS = sorted(p.name for p in (DEPLOY / "systemd").iterdir())
 
@@ -27,6 +27,8 @@ def test_nginx_accepts_the_site_config(tmp_path: Path) -> None:
 
 def test_deploy_ships_the_units_the_docs_name() -> None:
     assert UNITS == [
+        "beacon-prune.service",
+        "beacon-prune.timer",
         "beacon-uvicorn@.service",
         "beacon-worker.service",
         "beacon.target",
@@ -50,6 +52,20 @@ def test_systemd_analyze_verify_has_nothing_to_say(tmp_path: Path) -> None:
         timeout=60,
     )
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_prune_units_command_runs_in_the_production_environment() -> None:
+    env = server_env(**production_env(DJANGO_SECRET_KEY=secrets.token_urlsafe(50)))
+    result = subprocess.run(
+        exec_start("beacon-prune.service"),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def test_check_deploy_passes_with_the_example_environment() -> None:

@@ -6,6 +6,7 @@ signed-in person through the demo's forms, and while the server is down.
 
 from __future__ import annotations
 
+import io
 import re
 from typing import Any
 
@@ -141,12 +142,16 @@ def test_notification_text_is_shown_as_text_and_never_run(
 
 
 def test_a_comment_and_the_notify_form_reach_the_other_person_live(
-    make_user: Any, server: Server, home_of: Any
+    server: Server, home_of: Any
 ) -> None:
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
     from demo.models import Post
 
-    alice, bob = make_user("alice"), make_user("bob")
-    post = Post.objects.create(author=alice, title="Launch checklist for Friday")
+    call_command("demo_users", stdout=io.StringIO())  # the demo's users and posts
+    alice, bob = (get_user_model().objects.get(username=name) for name in ("alice", "bob"))
+    post = Post.objects.get(author=alice, title="Launch checklist for Friday")
     alice_page, bob_page = home_of(alice, server), home_of(bob, server)
 
     bob_page.goto(f"{server.url}/posts/{post.pk}/")

@@ -30,13 +30,16 @@ class Config:
         py = sys.executable
         if self.kind == "raw":
             return [py, "-m", "bench.rawserver", "--port", str(port)]
-        app = "demo.asgi:application" if self.kind == "beacon" else "bench.baseline.asgi:application"
+        app = (
+            "demo.asgi:application" if self.kind == "beacon" else "bench.baseline.asgi:application"
+        )
         if self.server == "uvicorn":
             return [
                 *(py, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port)),
                 *("--log-level", "warning", "--no-access-log", app),
             ]
-        return [py, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
+        # -v 0: no access log line per connection (uvicorn: --no-access-log).
+        return [py, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), app]
 
     def env(self, database_url: str, redis_url: str, prefix: str) -> dict[str, str]:
         from .servers import ROOT

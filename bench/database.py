@@ -58,8 +58,12 @@ def setup_django(url: str) -> None:
 
 def make_users(count: int) -> list[BenchUser]:
     """``count`` bench users with a fresh session each; the beacon tables emptied."""
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.auth import get_user_model
+    from django.contrib.auth import (
+        BACKEND_SESSION_KEY,
+        HASH_SESSION_KEY,
+        SESSION_KEY,
+        get_user_model,
+    )
     from django.contrib.auth.hashers import make_password
     from django.contrib.sessions.backends.db import SessionStore
     from django.contrib.sessions.models import Session
@@ -91,7 +95,8 @@ def make_users(count: int) -> list[BenchUser]:
             BACKEND_SESSION_KEY: backend,
             HASH_SESSION_KEY: user.get_session_auth_hash(),
         }
-        sessions.append(Session(session_key=key, session_data=store.encode(data), expire_date=expire))
+        encoded = store.encode(data)
+        sessions.append(Session(session_key=key, session_data=encoded, expire_date=expire))
         out.append(BenchUser(index=index, pk=user.pk, cookie=key))
     Session.objects.bulk_create(sessions, batch_size=1000)
     return out

@@ -1,11 +1,53 @@
-"""The PNG: broadcast latency against N, deliveries/s against offered load."""
+"""The PNG: broadcast p99 latency against N, and deliveries/s against offered load."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .scenario import Result
+from .scenario import P99_LIMIT, Result, Sizes
 
 
-def draw(results: list[Result], path: Path) -> None:
-    pass
+def draw(results: list[Result], path: Path, sizes: Sizes, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5.2))
+    for r in results:
+        f = r.figures
+        ns = [n for n in (sizes.n1, sizes.n2) if f"bcast{n}_p99_ms" in f]
+        if not ns:
+            continue
+        style = "-" if r.config.kind == "beacon" else ("--" if r.config.kind == "raw" else ":")
+        left.plot(ns, [f[f"bcast{n}_p99_ms"] for n in ns], style, marker="o", label=r.config.label)
+    left.set_xlabel("sockets (one broadcast)")
+    left.set_ylabel("p99 latency, publish to receive (ms)")
+    left.set_yscale("log")
+    left.set_title("Broadcast latency against N")
+    left.grid(True, which="both", alpha=0.3)
+    left.legend(fontsize=8)
+
+    top = 0
+    for r in results:
+        steps = r.figures.get("sustained")
+        if not steps:
+            continue
+        style = "-" if r.config.kind == "beacon" else ("--" if r.config.kind == "raw" else ":")
+        xs = [x["offered"] for x in steps]
+        ys = [x["achieved"] for x in steps]
+        (line,) = right.plot(xs, ys, style, marker="o", label=r.config.label)
+        failed = [(x["offered"], x["achieved"]) for x in steps if not x["pass"]]
+        if failed:
+            right.plot(*zip(*failed, strict=True), "x", color=line.get_color(), markersize=12)
+        top = max(top, *xs)
+    right.plot([0, top], [0, top], color="grey", linewidth=0.8, label="achieved = offered")
+    right.set_xlabel("offered deliveries/s (broadcast to N1 sockets)")
+    right.set_ylabel("achieved deliveries/s")
+    right.set_title(f"Sustained fan-out (x: p99 > {P99_LIMIT * 1000:.0f} ms or lost > 0)")
+    right.grid(True, alpha=0.3)
+    right.legend(fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

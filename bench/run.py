@@ -10,18 +10,26 @@ runs ``scenario`` against each configuration in turn, then writes the table to
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
+import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from . import database, procstat
 from .configs import CONFIGS
 from .scenario import Result, Scenario, Sizes
 from .servers import CLIENT_CORE, ROOT, Process, free_port, pin_to_clients_core
+
+DOC = ROOT / "docs" / "benchmarks.md"
 
 
 def start_redis(log_dir: Path) -> tuple[Process, str]:
@@ -32,20 +40,51 @@ def start_redis(log_dir: Path) -> tuple[Process, str]:
     return redis.start(port), f"redis://127.0.0.1:{port}/0"
 
 
+def phase_profiler(pid: int, prefix: Path) -> Any:
+    """Sample the server with py-spy during each phase: ``<prefix>.<phase>.stacks``."""
+
+    @contextlib.contextmanager
+    def profile(phase: str) -> Iterator[None]:
+        out = f"{prefix}.{phase}.stacks"
+        argv = ["py-spy", "record", "--nonblocking", "-r", "200", "-f", "raw", "-o", out]
+        spy = subprocess.Popen(
+            [*argv, "-p", str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            yield
+        finally:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(30)
+
+    return profile
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small N, for smoke use")
     parser.add_argument("--only", default="", help="comma-separated configuration names")
     parser.add_argument("--database-url", default=database.DEFAULT_URL)
-    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument(
+        "--out",
+        default="",
+        help="Markdown file (default docs/benchmarks.md; --quick: test-output/bench/)",
+    )
     parser.add_argument("--no-docs", action="store_true", help="print only; write no docs")
+    parser.add_argument("--phases", default="", help="comma-separated phases (default: all)")
+    parser.add_argument(
+        "--profile", action="store_true", help="run each server under py-spy (collapsed stacks)"
+    )
     args = parser.parse_args(argv)
     command = "python -m bench.run" + "".join(f" {shlex.quote(a)}" for a in (argv or sys.argv[1:]))
 
     started = time.monotonic()
+    load_before = os.getloadavg()[0]
     sizes = Sizes.quick() if args.quick else Sizes.full()
     wanted = {n for n in args.only.split(",") if n}
     configs = [c for c in CONFIGS if not wanted or c.name in wanted]
+    if args.phases:
+        keep = frozenset(args.phases.split(",")) | {"connect"}
+        configs = [dataclasses.replace(c, phases=c.phases & keep) for c in configs]
     procstat.raise_nofile()
     pin_to_clients_core()
     log_dir = ROOT / "test-output" / "bench"
@@ -53,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
 
     database.create_database(args.database_url)
     env = {"DJANGO_SETTINGS_MODULE": "bench.settings", "DATABASE_URL": args.database_url}
-    database.migrate({**__import__("os").environ, **env})
+    database.migrate({**os.environ, **env})
     database.setup_django(args.database_url)
     users = database.make_users(sizes.n1)
     print(f"bench: {len(users)} users with sessions; sizes {sizes}", flush=True)
@@ -74,8 +113,17 @@ def main(argv: list[str] | None = None) -> int:
             result = Result(config)
             try:
                 server.start(port)
+                profiler = None
+                if args.profile:
+                    profiler = phase_profiler(server.pid, log_dir / config.name)
                 result = Scenario(
-                    config, server.pid, f"http://127.0.0.1:{port}", port, users, sizes
+                    config,
+                    server.pid,
+                    f"http://127.0.0.1:{port}",
+                    port,
+                    users,
+                    sizes,
+                    profiler=profiler,
                 ).run()
             except Exception as exc:
                 traceback.print_exc()
@@ -92,16 +140,26 @@ def main(argv: list[str] | None = None) -> int:
             redis.stop()
     elapsed = time.monotonic() - started
     out = log_dir / ("results-quick.json" if args.quick else "results.json")
-    out.write_text(json.dumps([{"name": r.config.name, **r.figures, "notes": r.notes} for r in results], indent=1))
+    rows = [{"name": r.config.name, **r.figures, "notes": r.notes} for r in results]
+    out.write_text(json.dumps(rows, indent=1))
     from . import report
 
-    text = report.render(results, sizes=sizes, command=command, elapsed=elapsed)
+    load = f"{load_before:.2f} → {os.getloadavg()[0]:.2f}"
+    text = report.render(results, sizes=sizes, command=command, elapsed=elapsed, load=load)
     print(text)
     if not args.no_docs:
-        Path(args.out).write_text(text)
+        out_md = Path(args.out or (log_dir / "benchmarks-quick.md" if args.quick else DOC))
+        existing = out_md.read_text() if out_md.exists() else ""
+        out_md.write_text(report.merge(existing, text))
         from . import plot
 
-        plot.draw(results, Path(args.out).with_suffix(".png"))
+        plot.draw(
+            results,
+            out_md.with_suffix(".png"),
+            sizes,
+            f"{command}  ({time.strftime('%Y-%m-%d', time.gmtime())}, one server core)",
+        )
+        print(f"bench: wrote {out_md} and {out_md.with_suffix('.png')}")
     lost = sum(r.lost() for r in results if r.config.kind != "baseline")
     print(f"bench: done in {elapsed:.0f} s; messages lost outside the baseline: {lost}")
     return 0

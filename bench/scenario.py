@@ -104,6 +104,7 @@ class Scenario:
         users: list[BenchUser],
         sizes: Sizes,
         log: Any = print,
+        profiler: Any = None,
     ) -> None:
         self.config = config
         self.pid = server_pid
@@ -112,6 +113,8 @@ class Scenario:
         self.users = users
         self.sizes = sizes
         self.log = log
+        #: ``profiler(phase)`` returns a context manager that samples the server meanwhile.
+        self.profiler = profiler
         self.next_id = 1
         self.result = Result(config)
         self.clients = Clients(sizes.processes)
@@ -159,9 +162,11 @@ class Scenario:
         }
         if self.config.kind == "beacon":
             cpu = procstat.CpuMeter([self.pid])
-            sub = self.clients.subscribe(["bench:all"], user_stream=True)
+            # Only sockets below n1 take part in per-user runs: only they need user:{id}.
+            sub = self.clients.subscribe(["bench:all"], user_stream=to <= self.sizes.n1)
             used, _ = cpu.read()
-            out["subscribe_cpu_us"] = used / max(1, sub["ok"] * 2) * 1e6
+            per_socket = 2 if to <= self.sizes.n1 else 1
+            out["subscribe_cpu_us"] = used / max(1, sub["ok"] * per_socket) * 1e6
             if sub["failed"]:
                 self.result.notes.append(f"{sub['failed']} subscribes failed")
         return out
@@ -301,18 +306,25 @@ class Scenario:
 
     def run(self) -> Result:
         phases = self.config.phases
+        s = self.sizes
+        plan: list[tuple[str, Any]] = [("connect", self.connect_phase)]
+        if "broadcast" in phases:
+            plan.append((f"broadcast{s.n1}", lambda: self.broadcast_phase(s.n1)))
+        if "sustained" in phases:
+            plan.append(("sustained", self.sustained_phase))
+        if "per_user" in phases:
+            plan.append(("per_user", self.per_user_phase))
+        if "rss" in phases:
+            plan.append(("rss", self.rss_phase))
+        if "broadcast" in phases:
+            plan.append((f"broadcast{s.n2}", lambda: self.broadcast_phase(s.n2)))
         try:
-            self.connect_phase()
-            if "broadcast" in phases:
-                self.broadcast_phase(self.sizes.n1)
-            if "sustained" in phases:
-                self.sustained_phase()
-            if "per_user" in phases:
-                self.per_user_phase()
-            if "rss" in phases:
-                self.rss_phase()
-            if "broadcast" in phases:
-                self.broadcast_phase(self.sizes.n2)
+            for name, phase in plan:
+                if self.profiler is None:
+                    phase()
+                else:
+                    with self.profiler(name):
+                        phase()
         finally:
             self.clients.close()
         return self.result

@@ -97,21 +97,13 @@ def stack(django_db_setup: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
 # -- a client, as a browser would be: through Nginx, with Origin and session cookie ----
 
 
-async def connect(stack: Stack, cookie: str, query: str = "", base: str | None = None) -> Any:
-    if base is None:
-        url, ssl_context = (
-            f"{stack.nginx.ws_base}/ws/notifications/{query}",
-            stack.nginx.ssl_context(),
-        )
-        origin = stack.nginx.base
-    else:
-        url, ssl_context, origin = (
-            f"{base}/ws/notifications/{query}",
-            None,
-            base.replace("ws", "http", 1),
-        )
+async def connect(stack: Stack, cookie: str, query: str = "") -> Any:
+    """A ``ws/notifications/`` socket through Nginx (HTTPS), signed in, from our origin."""
     return await websockets.connect(
-        url, ssl=ssl_context, origin=origin, additional_headers={"Cookie": f"sessionid={cookie}"}
+        f"{stack.nginx.ws_base}/ws/notifications/{query}",
+        ssl=stack.nginx.ssl_context(),
+        origin=stack.nginx.base,
+        additional_headers={"Cookie": f"sessionid={cookie}"},
     )
 
 

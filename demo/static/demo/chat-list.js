@@ -5,7 +5,7 @@
  * room: `subscribed.state.rooms` is the whole list (so a reconnect starts right), and
  * each new message, read or membership change in any of the user's rooms arrives as
  * one small ephemeral `unread` (or `removed`) event. Counts are absolute, and both
- * `seq` and `last_read` only grow, so taking the larger of each makes events that
+ * `last_seq` and `last_read` only grow, so taking the larger of each makes events that
  * arrive out of order harmless.
  */
 import { sharedClient } from "beacon";
@@ -13,7 +13,7 @@ import { sharedClient } from "beacon";
 const list = document.getElementById("room-list");
 const empty = document.getElementById("room-list-empty");
 const status = document.getElementById("room-list-status");
-const rooms = new Map(); // room id -> {seq, last_read}
+const rooms = new Map(); // room id -> {last_seq, last_read}
 
 function roomUrl(id) {
   return list.dataset.roomUrl.replace(/\/0\/$/, `/${id}/`);
@@ -52,10 +52,10 @@ function row(entry) {
 }
 
 function apply(entry, { announce }) {
-  const known = rooms.get(entry.room) ?? { seq: 0, last_read: 0 };
-  const seq = Math.max(known.seq, entry.seq ?? 0);
+  const known = rooms.get(entry.room) ?? { last_seq: 0, last_read: 0 };
+  const seq = Math.max(known.last_seq, entry.last_seq ?? 0);
   const lastRead = Math.max(known.last_read, entry.last_read ?? 0);
-  rooms.set(entry.room, { seq, last_read: lastRead });
+  rooms.set(entry.room, { last_seq: seq, last_read: lastRead });
   const unread = Math.max(0, seq - lastRead);
   const li = row(entry);
   const badge = li.querySelector(".unread");

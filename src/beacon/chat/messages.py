@@ -26,7 +26,7 @@ from beacon.publishing import deliver_on_commit
 
 from .conf import get_chat_config
 from .models import Membership, Room
-from .readstate import deliver_after_commit, unread_items
+from .readstate import deliver_after_commit, receipt_item, unread_items
 
 MESSAGE = "message"
 
@@ -65,8 +65,8 @@ def post_message(
 
     With a ``client_id`` already used by this author in this room, nothing is stored or
     sent again and the first event is returned (``created`` False). Posting marks the
-    room read up to the new message for its author, and tells every member's room list
-    the new unread count. The caller checks that ``user`` may post here.
+    room read up to the new message for its author (with a ``receipt``), and tells every
+    member's room list the new unread count. The caller checks that ``user`` may post here.
     """
     text = check_text(text)
     data = {"text": text, "author": user.pk, "author_name": display_name(user)}
@@ -81,12 +81,13 @@ def post_message(
                 stream, MESSAGE, data, sender_id=user.pk, client_id=client_id
             )
         if created:
-            Membership.objects.filter(
+            read = Membership.objects.filter(
                 room=room, user_id=user.pk, last_read_seq__lt=event.seq
             ).update(last_read_seq=event.seq)
             members = Membership.objects.filter(room=room).values_list("user_id", "last_read_seq")
             deliver_on_commit([event])
-            deliver_after_commit(unread_items(room, members, event.seq))
+            items = [receipt_item(room, user, event.seq)] if read else []
+            deliver_after_commit(items + unread_items(room, members, event.seq))
     return event, created
 
 

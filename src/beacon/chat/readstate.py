@@ -6,7 +6,7 @@ marks the author's own message read). Changes are told two ways, both ephemeral:
 
 * a ``receipt`` event ``{user, name, up_to}`` on the room's stream, for the members
   who have the room open ("seen by …");
-* an ``unread`` event ``{room, name, private, seq, last_read, unread}`` on each
+* an ``unread`` event ``{room, name, private, last_seq, last_read, unread}`` on each
   affected member's room-list stream ``rooms:{user_id}``, so room lists (and other tabs)
   update without subscribing to every room.
 
@@ -25,7 +25,7 @@ from django.db import transaction
 
 from beacon import eventlog, transport
 from beacon.presence import display_name
-from beacon.protocol import event_frame
+from beacon.protocol import check_event, event_frame
 from beacon.transport import Item
 
 from .models import Membership, Room, room_list_stream, room_stream
@@ -42,7 +42,7 @@ def room_entry(room: Room, *, seq: int, last_read: int) -> dict[str, Any]:
         "room": room.pk,
         "name": room.name,
         "private": room.is_private,
-        "seq": seq,
+        "last_seq": seq,
         "last_read": last_read,
         "unread": max(0, seq - last_read),
     }
@@ -66,8 +66,17 @@ def unread_items(room: Room, rows: Iterable[tuple[Any, int]], seq: int) -> list[
     for user_id, last_read in rows:
         stream = room_list_stream(user_id)
         data = room_entry(room, seq=seq, last_read=last_read)
+        check_event("unread", data)  # no reserved keys (``seq`` would read as this stream's)
         items.append((stream, None, event_frame(type="unread", stream=stream, data=data, ts=now)))
     return items
+
+
+def receipt_item(room: Room, user: Any, up_to: int) -> Item:
+    """The ``receipt`` event telling a room that ``user`` has read up to ``up_to``."""
+    data = {"user": user.pk, "name": display_name(user), "up_to": up_to}
+    check_event("receipt", data)
+    frame = event_frame(type="receipt", stream=room.stream, data=data, ts=time.time())
+    return (room.stream, None, frame)
 
 
 def deliver_after_commit(items: list[Item]) -> None:
@@ -87,14 +96,7 @@ def mark_read(room: Room, user: Any, up_to: int) -> int | None:
         ).update(last_read_seq=up_to)
         if not moved:
             return None
-        stream = room.stream
-        receipt = event_frame(
-            type="receipt",
-            stream=stream,
-            data={"user": user.pk, "name": display_name(user), "up_to": up_to},
-            ts=time.time(),
-        )
-        items: list[Item] = [(stream, None, receipt)]
+        items = [receipt_item(room, user, up_to)]
         items += unread_items(room, [(user.pk, up_to)], last_seq(room.pk))
         deliver_after_commit(items)
     return up_to

@@ -71,7 +71,7 @@ def read(request: HttpRequest, room_id: int) -> HttpResponse:
     return JsonResponse(
         {
             "last_read": membership.last_read_seq,
-            "seq": seq,
+            "last_seq": seq,
             "unread": max(0, seq - membership.last_read_seq),
         }
     )

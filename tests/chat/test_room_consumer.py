@@ -244,6 +244,8 @@ async def test_reading_sends_a_receipt_and_updates_the_room_list(
         got = {f["type"]: f for f in [await next_frame(b, "ack", "unread") for _ in range(2)]}
         assert got["ack"]["op"] == "read"
         assert got["unread"]["unread"] == 1
+        assert (got["unread"]["last_seq"], got["unread"]["last_read"]) == (3, 2)
+        assert "seq" not in got["unread"]  # ephemeral: a 'seq' would read as the stream's own
         receipt = await next_frame(a, "receipt")
         assert (receipt["user"], receipt["name"], receipt["up_to"]) == (bob.pk, "bob", 2)
         async with connect(bob) as again:

@@ -93,6 +93,42 @@ def test_the_page_catches_up_after_the_server_is_killed_and_restarted(
         server.stop()
 
 
+def test_when_history_no_longer_reaches_back_the_page_reloads_its_list(
+    make_user: Any, home_of: Any
+) -> None:
+    from django.test import override_settings
+
+    from beacon.eventlog import position, prune
+
+    alice = make_user("alice")
+    server = Server(**SERVER_ENV).start()
+    try:
+        page = home_of(alice, server)
+        notify(alice, "seen before the restart")
+        expect(page.locator("#unread-count")).to_have_text("1", timeout=WAIT_MS)
+        server.kill()
+        expect(page.locator("#connection")).not_to_have_attribute(
+            "data-state", "connected", timeout=WAIT_MS
+        )
+        for n in (1, 2, 3):
+            notify(alice, f"sent while down #{n}")
+        with override_settings(BEACON={"RETENTION_EVENTS": 1}):
+            prune()
+        # Seqs 1-3 are gone from the log: the page cannot resume from seq 1.
+        assert position(f"user:{alice.pk}").first_seq == 4
+        server = Server(port=server.port, **SERVER_ENV).start()
+
+        # The server answers the resume with recovered: false; the page reloads over HTTP.
+        page.click("#bell")
+        item = page.locator("#notification-list > li")
+        expect(item).to_have_attribute("data-seq", "4", timeout=2 * WAIT_MS)
+        expect(item).to_have_count(1)
+        expect(item.locator(".notification-message")).to_have_text("sent while down #3")
+        expect(page.locator("#unread-count")).to_have_text("1")
+    finally:
+        server.stop()
+
+
 def test_mark_all_read_in_one_tab_clears_the_badge_in_the_other(
     make_user: Any, server: Server, new_context: Any, page_errors: Any
 ) -> None:

@@ -60,8 +60,8 @@ class Sizes:
             levels=(2_500, 5_000, 10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 80_000),
             step_seconds=3.0,
             drain_seconds=4.0,
-            per_user_single=4000,
-            per_user_batch=20000,
+            per_user_single=1000,
+            per_user_batch=3000,
             batch=100,
             processes=4,
         )
@@ -77,8 +77,8 @@ class Sizes:
             levels=(2_000, 5_000),
             step_seconds=1.0,
             drain_seconds=2.0,
-            per_user_single=300,
-            per_user_batch=1000,
+            per_user_single=100,
+            per_user_batch=200,
             batch=50,
             processes=2,
         )

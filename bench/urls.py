@@ -4,5 +4,6 @@ from . import views
 
 urlpatterns = [
     path("bench/publish", views.publish),
+    path("bench/objects", views.objects),
     path("", include("demo.urls")),
 ]

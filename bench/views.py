@@ -46,3 +46,13 @@ def publish(request: HttpRequest) -> HttpResponse:
             beacon.notify_many([user_ids[u] for u in user_indexes], "bench", **data)
     body = {"published": plan.count, "elapsed": time.monotonic() - started}
     return HttpResponse(json.dumps(body), content_type="application/json")
+
+
+def objects(request: HttpRequest) -> HttpResponse:
+    """Live Python objects by type (for finding what an idle connection holds)."""
+    import gc
+    from collections import Counter
+
+    counts = Counter(type(o).__qualname__ for o in gc.get_objects())
+    body = dict(counts.most_common(int(request.GET.get("top", 40))))
+    return HttpResponse(json.dumps(body), content_type="application/json")

@@ -101,28 +101,33 @@ async def drain(signum: int | None = None) -> None:
     grace = float(get_config()["SHUTDOWN_GRACE_SECONDS"])
     stopped = stop_accepting(_previous)
     local = [h for h in hub.hubs() if h.loop is loop]
-    connections = [c for h in local for c in tuple(h.connections)]
     log.info(
         "beacon: SIGTERM: closed %d listener(s), closing %d connection(s), grace %.1f s",
         stopped,
-        len(connections),
+        sum(len(h.connections) for h in local),
         grace,
     )
-    results = await asyncio.gather(
-        *(c.close_with(CloseCode.SERVER_RESTART) for c in connections), return_exceptions=True
-    )
-    for result in results:
-        if isinstance(result, Exception):
-            log.warning("beacon: closing a connection failed: %s", result)
     deadline = loop.time() + grace
-    # The hub learns of each close from the server's disconnect event; nothing to await.
+    # Each pass also closes sockets whose handshake was under way at the first one.
+    # The hub learns of each close from the server's disconnect event: nothing to await.
     while any(h.connections for h in local) and loop.time() < deadline:
+        await _close_all([c for h in local for c in tuple(h.connections)])
         await asyncio.sleep(0.05)
     left = sum(len(h.connections) for h in local)
     log.info("beacon: drained; %d connection(s) left, handing over to the server", left)
     metrics.process_exiting()
     if signum is not None:
         _hand_over(signum)
+
+
+async def _close_all(connections: list[Any]) -> None:
+    """Close each connection with 4012 (``close_with`` closes a socket once)."""
+    results = await asyncio.gather(
+        *(c.close_with(CloseCode.SERVER_RESTART) for c in connections), return_exceptions=True
+    )
+    for result in results:
+        if isinstance(result, Exception):
+            log.warning("beacon: closing a connection failed: %s", result)
 
 
 def stop_accepting(handler: Any) -> int:

@@ -26,8 +26,17 @@ def delivered(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int | None, st
 
 def test_public_api_is_pinned() -> None:
     assert sorted(beacon.__all__) == [
-        "anotify", "anotify_many", "apublish", "apublish_ephemeral", "mark_read", "notify",
-        "notify_many", "publish", "publish_ephemeral", "send_notification", "unread_count",
+        "anotify",
+        "anotify_many",
+        "apublish",
+        "apublish_ephemeral",
+        "mark_read",
+        "notify",
+        "notify_many",
+        "publish",
+        "publish_ephemeral",
+        "send_notification",
+        "unread_count",
     ]
     for name in beacon.__all__:
         assert callable(getattr(beacon, name))
@@ -100,8 +109,16 @@ def test_unread_counts_and_read_events(make_user: Any, delivered: list) -> None:
         notify(alice, f"n{i}")
     assert beacon.unread_count(alice.pk) == 3
     read = mark_read(alice.pk, seq=2)
-    assert read is not None and json.loads(read.frame)["unread"] == 2
-    assert json.loads(read.frame)["type"] == "read" and json.loads(read.frame)["seq"] == 2
+    assert read is not None and read.seq == 4
+    assert json.loads(read.frame) | {"ts": 0, "epoch": ""} == {
+        "type": "read",
+        "stream": f"user:{alice.pk}",
+        "seq": 4,
+        "epoch": "",
+        "ts": 0,
+        "read_seq": 2,
+        "unread": 2,
+    }
     everything = mark_read(alice.pk, up_to=3)
     assert everything is not None and json.loads(everything.frame)["unread"] == 0
     assert mark_read(alice.pk, up_to=3) is None  # nothing left unread: no event

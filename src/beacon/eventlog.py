@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from .conf import get_config
 from .models import Event, Stream, new_epoch
-from .protocol import event_frame
+from .protocol import check_event, event_frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +99,7 @@ def append(
     stream_id, epoch, seq = _reserve(stream, 1, using)
     if enrich is not None:
         data = {**data, **enrich(seq)}
+    check_event(type, data)  # data must never overwrite the frame's own stream/seq/epoch
     frame = event_frame(type=type, stream=stream, seq=seq, epoch=epoch, data=data, ts=time.time())
     event = Event.objects.using(using).create(
         stream_id=stream_id,

@@ -27,7 +27,8 @@ def unread_count(user_id: Any) -> int:
 def mark_read(user_id: Any, *, seq: int | None = None, up_to: int | None = None) -> Appended | None:
     """Mark one notification (``seq``) or all up to ``up_to`` read.
 
-    Returns the ``read`` event, or None when nothing was unread (no event is sent).
+    Returns the ``read`` event — data ``{"read_seq": seq}`` or ``{"up_to": up_to}`` —
+    or None when nothing was unread (no event is sent).
     """
     if (seq is None) == (up_to is None):
         raise ValueError("give exactly one of seq, up_to")
@@ -36,7 +37,7 @@ def mark_read(user_id: Any, *, seq: int | None = None, up_to: int | None = None)
     with transaction.atomic():
         if not unread.update(read_at=timezone.now()):
             return None
-        data = {"seq": seq} if seq is not None else {"up_to": up_to}
+        data = {"read_seq": seq} if seq is not None else {"up_to": up_to}
         event = eventlog.append(
             user_stream(user_id), "read", data, enrich=lambda _: {"unread": unread_count(user_id)}
         )

@@ -211,7 +211,7 @@ class Scenario:
         f[f"bcast{n}_max_ms"] = max(latencies, default=math.nan) * 1e3
         f[f"bcast{n}_rounds"] = rounds
         f[f"lost_bcast{n}"] = lost
-        f[f"cpu_per_delivery{n}_us"] = used / max(1, received) * 1e6
+        f[f"cpu_per_delivery{n}_us"] = used / received * 1e6 if received else math.nan
         self.log(
             f"  broadcast to {n}: {rounds} rounds, p50 {f[f'bcast{n}_p50_ms']:.1f} ms, "
             f"p99 {f[f'bcast{n}_p99_ms']:.1f} ms, max {f[f'bcast{n}_max_ms']:.1f} ms, "

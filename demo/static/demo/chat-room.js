@@ -159,7 +159,10 @@ class Room {
   applyHistory(data, { initial = false } = {}) {
     this.firstSeq = data.first_seq ?? 1;
     const keepBottom = initial || this.nearBottom();
+    // Not read out one by one: the log announces live messages, not a page of history.
+    this.list.setAttribute("aria-busy", "true");
     for (const frame of [...data.items].reverse()) this.insert(frame, { announce: false });
+    this.list.removeAttribute("aria-busy");
     if (initial && data.items.length === 0) this.oldest = null;
     this.updateHistoryEdge(data.items.length);
     this.say(null);
@@ -191,10 +194,16 @@ class Room {
     }
   }
 
-  /** The server could not replay what we missed: load the newest page again. */
+  /** The server could not replay what we missed: start over from the newest page. */
   async reload(reason) {
     const data = await this.fetchHistory(null);
-    this.applyHistory(data);
+    for (const node of this.messages.values()) node.remove();
+    this.divider?.remove();
+    this.divider = null;
+    this.messages.clear();
+    this.oldest = null;
+    this.newest = 0;
+    this.applyHistory(data, { initial: true });
     console.info(`beacon demo: room reloaded (${reason})`);
   }
 

@@ -166,3 +166,27 @@ def test_after_bobs_server_restarts_his_page_shows_what_alice_sent_meanwhile_onc
     finally:
         alices.stop()
         bobs.stop()
+
+
+def test_older_messages_page_in_when_scrolling_up(
+    make_user: Any, server: Server, new_context: Any, page_errors: Any
+) -> None:
+    from beacon.chat.messages import post_message
+
+    alice = make_user("alice")
+    room = make_room("archive", alice)
+    for n in range(1, 61):
+        post_message(room, alice, f"old message {n}")
+    page = open_room(
+        page_errors.watch(signed_in(new_context(), server, alice).new_page()), server, room
+    )
+    expect(texts(page)).to_have_count(50, timeout=WAIT_MS)  # the newest page
+    expect(texts(page).first).to_have_text("old message 11")
+    page.locator("#scroller").evaluate("node => { node.scrollTop = 0; }")
+    expect(texts(page)).to_have_count(60, timeout=WAIT_MS)
+    expect(texts(page).first).to_have_text("old message 1")
+    expect(page.locator("#history-start")).to_be_visible()
+    seqs = [
+        int(li.get_attribute("data-seq") or 0) for li in page.locator("#messages .message").all()
+    ]
+    assert seqs == list(range(1, 61))

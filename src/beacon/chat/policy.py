@@ -53,9 +53,8 @@ def may_enter(room: Room | None, user: Any) -> bool:
 def enter(key: str, user: Any) -> Room | None:
     """The room if the user may enter it, made a member of a public one on the way."""
     room = find_room(key)
-    if not may_enter(room, user):
+    if room is None or not may_enter(room, user):
         return None
-    assert room is not None
     if not room.is_private:
         room.join(user)
     return room

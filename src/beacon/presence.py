@@ -270,7 +270,10 @@ class RedisPresenceStore:
         if self._client is None:
             import redis.asyncio as aioredis
 
-            self._client = aioredis.Redis.from_url(self.url, decode_responses=True)
+            # Bounded waits: a Redis that does not answer must not hang a subscribe.
+            self._client = aioredis.Redis.from_url(
+                self.url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5
+            )
             self._scripts = {
                 name: self._client.register_script(source)
                 for name, source in (("add", _ADD), ("remove", _REMOVE), ("sweep", _SWEEP))

@@ -6,12 +6,13 @@ is cleared when a test changes ``BEACON`` with ``override_settings``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
-from django.dispatch import receiver
 
 DEFAULTS: dict[str, Any] = {
     # Largest client frame accepted, in bytes (text length); bigger ones close the socket.
@@ -44,21 +45,28 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-@cache
-def get_config() -> dict[str, Any]:
-    """Return ``DEFAULTS`` overridden by ``settings.BEACON``."""
-    config = dict(DEFAULTS)
-    user = getattr(settings, "BEACON", {})
-    unknown = set(user) - set(DEFAULTS)
-    if unknown:
-        from django.core.exceptions import ImproperlyConfigured
+def settings_dict(name: str, defaults: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+    """A cached reader of the settings dict ``name`` merged over ``defaults``.
 
-        raise ImproperlyConfigured(f"Unknown BEACON settings: {sorted(unknown)}")
-    config.update(user)
-    return config
+    Unknown keys are an error (a typo would otherwise be ignored silently). The cache
+    is cleared when a test changes the setting with ``override_settings``.
+    """
+
+    @cache
+    def get() -> dict[str, Any]:
+        user = getattr(settings, name, {})
+        unknown = set(user) - set(defaults)
+        if unknown:
+            raise ImproperlyConfigured(f"Unknown {name} settings: {sorted(unknown)}")
+        return {**defaults, **user}
+
+    def clear(*, setting: str, **kwargs: Any) -> None:
+        if setting in (name, "CHANNEL_LAYERS"):
+            get.cache_clear()
+
+    setting_changed.connect(clear, weak=False)
+    return get
 
 
-@receiver(setting_changed)
-def _clear_config(*, setting: str, **kwargs: Any) -> None:
-    if setting in ("BEACON", "CHANNEL_LAYERS"):
-        get_config.cache_clear()
+#: ``DEFAULTS`` overridden by ``settings.BEACON``.
+get_config = settings_dict("BEACON", DEFAULTS)

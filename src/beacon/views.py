@@ -22,7 +22,7 @@ from .streams import policy_for, user_stream
 MAX_LIMIT = 100
 
 
-def _error(code: str, message: str, status: int) -> JsonResponse:
+def json_error(code: str, message: str, status: int) -> JsonResponse:
     return JsonResponse({"error": code, "message": message}, status=status)
 
 
@@ -35,14 +35,16 @@ def _int_param(request: HttpRequest, name: str, default: int | None) -> int | No
     return int(raw)
 
 
-def _signed_in(view: Any) -> Any:
+def signed_in(view: Any) -> Any:
+    """A JSON view for signed-in users: 401 otherwise, and a ValueError becomes a 400."""
+
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_authenticated:
-            return _error("unauthenticated", "sign in first", 401)
+            return json_error("unauthenticated", "sign in first", 401)
         try:
             return view(request, *args, **kwargs)
         except ValueError as exc:
-            return _error("bad_request", str(exc), 400)
+            return json_error("bad_request", str(exc), 400)
 
     wrapper.__name__ = view.__name__
     wrapper.__doc__ = view.__doc__
@@ -50,7 +52,7 @@ def _signed_in(view: Any) -> Any:
 
 
 @require_GET
-@_signed_in
+@signed_in
 def notifications(request: HttpRequest) -> HttpResponse:
     """The user's notifications, newest first: ``?before=SEQ&limit=N`` pages back."""
     before = _int_param(request, "before", None)
@@ -79,19 +81,19 @@ def notifications(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@_signed_in
+@signed_in
 def notifications_read(request: HttpRequest) -> HttpResponse:
     """Mark read: a JSON body ``{"seq": N}`` (one) or ``{"up_to": N}`` (all up to N)."""
     try:
         body = json.loads(request.body or b"{}")
     except ValueError:
-        return _error("bad_json", "body is not JSON", 400)
+        return json_error("bad_json", "body is not JSON", 400)
     if not isinstance(body, dict):
-        return _error("bad_request", "body must be an object", 400)
+        return json_error("bad_request", "body must be an object", 400)
     seq, up_to = body.get("seq"), body.get("up_to")
     valid = [v for v in (seq, up_to) if isinstance(v, int) and not isinstance(v, bool) and v >= 0]
     if len(valid) != 1 or (seq is not None and up_to is not None):
-        return _error("bad_request", "give exactly one of 'seq', 'up_to'", 400)
+        return json_error("bad_request", "give exactly one of 'seq', 'up_to'", 400)
     event = mark_read(request.user.pk, seq=seq, up_to=up_to)
     return JsonResponse(
         {"unread": unread_count(request.user.pk), "seq": event.seq if event else None}
@@ -99,15 +101,15 @@ def notifications_read(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@_signed_in
+@signed_in
 def stream_events(request: HttpRequest, stream: str) -> HttpResponse:
     """A stream's history, newest first: ``?before=SEQ&limit=N`` (the cursor is a seq)."""
     try:
         policy, key = policy_for(stream)
     except StreamError as exc:
-        return _error("unknown_stream", str(exc), 404)
+        return json_error("unknown_stream", str(exc), 404)
     if not policy.can_subscribe(request.user, key):
-        return _error("forbidden", "not allowed to read this stream", 403)
+        return json_error("forbidden", "not allowed to read this stream", 403)
     before = _int_param(request, "before", None)
     limit = min(_int_param(request, "limit", 50) or 50, MAX_LIMIT)
     rows = eventlog.events_before(stream, before, limit=limit)

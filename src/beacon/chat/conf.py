@@ -6,12 +6,9 @@ overrides ``BEACON_CHAT``.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
-from django.conf import settings
-from django.core.signals import setting_changed
-from django.dispatch import receiver
+from ..conf import settings_dict
 
 DEFAULTS: dict[str, Any] = {
     # Longest message text accepted, in characters; longer ones get ``invalid_message``.
@@ -25,20 +22,5 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-@cache
-def get_chat_config() -> dict[str, Any]:
-    config = dict(DEFAULTS)
-    user = getattr(settings, "BEACON_CHAT", {})
-    unknown = set(user) - set(DEFAULTS)
-    if unknown:
-        from django.core.exceptions import ImproperlyConfigured
-
-        raise ImproperlyConfigured(f"Unknown BEACON_CHAT settings: {sorted(unknown)}")
-    config.update(user)
-    return config
-
-
-@receiver(setting_changed)
-def _clear_config(*, setting: str, **kwargs: Any) -> None:
-    if setting == "BEACON_CHAT":
-        get_chat_config.cache_clear()
+#: ``DEFAULTS`` overridden by ``settings.BEACON_CHAT``.
+get_chat_config = settings_dict("BEACON_CHAT", DEFAULTS)

@@ -8,33 +8,18 @@ pages back through a room (the room policy decides who may). Errors are
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
+from ..views import json_error, signed_in
 from .models import Membership, Room, room_stream
 from .policy import enter, find_room, may_enter
 from .readstate import last_seq, mark_read, room_entry, room_list
 
 
-def _error(code: str, message: str, status: int) -> JsonResponse:
-    return JsonResponse({"error": code, "message": message}, status=status)
-
-
-def _signed_in(view: Any) -> Any:
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_authenticated:
-            return _error("unauthenticated", "sign in first", 401)
-        return view(request, *args, **kwargs)
-
-    wrapper.__name__ = view.__name__
-    wrapper.__doc__ = view.__doc__
-    return wrapper
-
-
 @require_GET
-@_signed_in
+@signed_in
 def rooms(request: HttpRequest) -> HttpResponse:
     """Rooms the user can see: their own (with unread counts), then public ones to join."""
     mine = room_list(request.user)
@@ -52,19 +37,19 @@ def rooms(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@_signed_in
+@signed_in
 def read(request: HttpRequest, room_id: int) -> HttpResponse:
     """Mark read up to a seq: body ``{"up_to": N}``; returns the position and unread count."""
     try:
         body = json.loads(request.body or b"{}")
     except ValueError:
-        return _error("bad_json", "body is not JSON", 400)
+        return json_error("bad_json", "body is not JSON", 400)
     up_to = body.get("up_to") if isinstance(body, dict) else None
     if not isinstance(up_to, int) or isinstance(up_to, bool) or up_to < 0:
-        return _error("bad_request", "give 'up_to', a non-negative integer", 400)
+        return json_error("bad_request", "give 'up_to', a non-negative integer", 400)
     room = enter(str(room_id), request.user)
     if room is None:
-        return _error("forbidden", f"not allowed to mark read {room_stream(room_id)}", 403)
+        return json_error("forbidden", f"not allowed to mark read {room_stream(room_id)}", 403)
     mark_read(room, request.user, up_to)
     membership = Membership.objects.get(room=room, user=request.user)
     seq = last_seq(room.pk)
@@ -78,11 +63,11 @@ def read(request: HttpRequest, room_id: int) -> HttpResponse:
 
 
 @require_POST
-@_signed_in
+@signed_in
 def leave(request: HttpRequest, room_id: int) -> HttpResponse:
     """Stop being a member: the room leaves your list (a private one you cannot re-enter)."""
     room = find_room(str(room_id))
     if not may_enter(room, request.user):
-        return _error("forbidden", f"not a member of {room_stream(room_id)}", 403)
+        return json_error("forbidden", f"not a member of {room_stream(room_id)}", 403)
     deleted, _ = Membership.objects.filter(room=room, user=request.user).delete()
     return JsonResponse({"left": bool(deleted)})

@@ -123,14 +123,8 @@ class Server:
         self.process = subprocess.Popen(
             self.command(), cwd=ROOT, env=server_env(**self.env), stdout=log, stderr=log
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.kind} exited: see {self.log_path}")
-            if not port_is_free(self.port):
-                return self
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.kind} did not listen on {self.port} within {timeout}s")
+        wait_for_port(self.port, self.process, f"{self.kind} (see {self.log_path})", timeout)
+        return self
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -144,6 +138,69 @@ class Server:
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
+
+
+class RedisServer:
+    """A redis-server of the test's own, on its own port, in the foreground."""
+
+    def __init__(self, folder: Path, port: int | None = None) -> None:
+        self.folder = folder
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = folder / f"redis-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        assert port_is_free(self.port)
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.folder),
+                "--logfile",
+                str(self.log_path),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port, self.process, "redis-server")
+        while (
+            subprocess.run(
+                ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, text=True
+            ).stdout.strip()
+            != "PONG"
+        ):
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+def wait_for_port(
+    port: int, process: subprocess.Popen[Any], name: str, timeout: float = 30
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}")
+        if not port_is_free(port):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{name} did not listen on {port} within {timeout}s")
 
 
 @contextlib.contextmanager

@@ -7,7 +7,6 @@ import asyncio
 import secrets
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +16,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from beacon.streams import user_stream
 
-from .servers import OUTPUT, free_port, manage, running, session_cookie
+from .servers import OUTPUT, RedisServer, manage, running, session_cookie
 from .wsclient import WsClient
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -94,47 +93,23 @@ async def test_a_socket_on_process_a_receives_what_process_b_publishes(
 
 @pytest.fixture
 def own_redis() -> Iterator[tuple[str, Any, Any]]:
-    """A redis-server of the test's own, with ``stop()`` and ``start()``."""
+    """A redis-server of the test's own: ``(url, stop, start)``."""
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed")
-    port = free_port()
-    log = OUTPUT / f"redis-{port}.log"
     OUTPUT.mkdir(parents=True, exist_ok=True)
+    redis = RedisServer(OUTPUT).start()
 
     def start() -> None:
-        subprocess.run(
-            [
-                "redis-server",
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "yes",
-                "--logfile",
-                str(log),
-            ],
-            check=True,
-        )
-        for _ in range(100):
-            ping = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True)
-            if ping.stdout.strip() == b"PONG":
-                return
-            time.sleep(0.05)
-        raise RuntimeError("own redis did not start")
+        RedisServer(OUTPUT, port=redis.port).start()
 
-    def stop() -> None:
-        subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"], capture_output=True)
-
-    start()
     try:
-        yield f"redis://127.0.0.1:{port}/0", stop, start
+        yield redis.url, lambda: stop_redis_on(redis.port), start
     finally:
-        stop()
+        stop_redis_on(redis.port)
+
+
+def stop_redis_on(port: int) -> None:
+    subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"], capture_output=True)
 
 
 @pytest.mark.redis

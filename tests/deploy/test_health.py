@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from .stack import RedisServer, UnitServer, http
+from ..servers import RedisServer
+from .stack import UnitServer, http
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 

@@ -25,10 +25,9 @@ import websockets
 from celery import Celery
 from django.conf import settings
 
-from ..servers import manage, session_cookie
+from ..servers import RedisServer, manage, session_cookie
 from .stack import (
     Nginx,
-    RedisServer,
     UnitServer,
     Worker,
     backend_connections,

@@ -9,11 +9,19 @@ own.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    WebSocket,
+    expect,
+    sync_playwright,
+)
 
 from ..servers import OUTPUT, Server, running, session_cookie
 
@@ -84,20 +92,41 @@ def new_context(browser: Browser) -> Iterator[Callable[[], BrowserContext]]:
 
 
 class PageErrors:
-    """Uncaught exceptions in the pages a test opened: there must be none."""
+    """Uncaught exceptions in the pages a test opened: there must be none.
+
+    Also keeps a log of each page's WebSocket frames and console messages, printed at
+    teardown, so that pytest shows it when a test fails.
+    """
 
     def __init__(self) -> None:
         self.errors: list[str] = []
+        self.log: list[str] = []
+        self.pages = 0
+        self.started = time.monotonic()
+
+    def note(self, page: str, text: str) -> None:
+        self.log.append(f"{time.monotonic() - self.started:7.2f} {page} {text[:300]}")
 
     def watch(self, page: Page) -> Page:
+        self.pages += 1
+        name = f"page{self.pages}"
         page.on("pageerror", lambda error: self.errors.append(str(error)))
+        page.on("console", lambda message: self.note(name, f"console: {message.text}"))
+        page.on("websocket", lambda ws: self._watch_socket(name, ws))
         return page
+
+    def _watch_socket(self, name: str, ws: WebSocket) -> None:
+        self.note(name, f"socket {ws.url}")
+        ws.on("framesent", lambda payload: self.note(name, f"> {payload}"))
+        ws.on("framereceived", lambda payload: self.note(name, f"< {payload}"))
+        ws.on("close", lambda _: self.note(name, "socket closed"))
 
 
 @pytest.fixture
 def page_errors() -> Iterator[PageErrors]:
     watcher = PageErrors()
     yield watcher
+    print("\n".join(watcher.log))
     assert watcher.errors == []
 
 
@@ -108,11 +137,12 @@ def signed_in(context: BrowserContext, server: Server, user: Any) -> BrowserCont
 
 
 def open_home(page: Page, server: Server) -> Page:
-    """Go to the notifications page and wait until it is live."""
+    """Go to the notifications page and wait until it follows the user's stream."""
     page.goto(f"{server.url}/")
     expect(page.locator("#connection")).to_have_attribute(
         "data-state", "connected", timeout=WAIT_MS
     )
+    expect(page.locator("#bell-root")).to_have_attribute("data-live", "true", timeout=WAIT_MS)
     return page
 
 

@@ -51,6 +51,7 @@ function csrfToken() {
 class Bell {
   constructor(root, client) {
     this.client = client;
+    this.root = root;
     this.listUrl = root.dataset.listUrl;
     this.readUrl = root.dataset.readUrl;
     this.button = root.querySelector("#bell");
@@ -102,8 +103,12 @@ class Bell {
     const since = data.items.length ? Math.min(data.seq, data.items[0].seq) : data.seq;
     this.sub = this.client.subscribe(this.stream, { epoch: data.epoch, since });
     this.sub.on("subscribed", (info) => {
+      this.root.dataset.live = "true"; // the stream is followed: events arrive from here on
       if (typeof info.state?.unread === "number") this.setUnread(info.state.unread, info.seq);
       if (!info.recovered) this.reload(info.reason);
+    });
+    this.client.on("state", ({ state }) => {
+      if (state !== "connected") this.root.dataset.live = "false";
     });
     this.sub.on("notification", (frame) => this.add(frame));
     this.sub.on("read", (frame) => this.applyRead(frame));

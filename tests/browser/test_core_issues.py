@@ -1,0 +1,56 @@
+"""Core bugs found while building the browser client, pinned until the core is fixed.
+
+Not browser tests: they drive the core directly, deterministically. They live here
+because the page-level symptom was found here (see the issue #3 report).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from beacon import eventlog, notify
+from beacon.hub import Hub
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Recorder:
+    """A socket as the hub sees it: remembers the seqs offered to it."""
+
+    def __init__(self) -> None:
+        self.seqs: list[int | None] = []
+
+    def offer(self, stream: str | None, seq: int | None, frame: str) -> None:
+        self.seqs.append(seq)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "core bug: Hub.add(stream, sink, seq) raises hub.known[stream] to the new socket's "
+        "position although the stream's other sockets were never sent those events; the log "
+        "watcher then skips them, so a tab that subscribed earlier misses events published "
+        "by another process until the stream's next event (seen as a demo tab stuck at 0)"
+    ),
+)
+async def test_a_second_subscriber_does_not_hide_missed_events_from_the_first(
+    make_user: Any, db_call: Any
+) -> None:
+    alice = await db_call(make_user, "alice")
+    stream = f"user:{alice.pk}"
+    hub = Hub(asyncio.get_running_loop())  # not registered: only its log watcher feeds it
+    first, second = Recorder(), Recorder()
+    await hub.add(stream, first, 0)
+
+    # Another process publishes; before this hub's log watcher polls, a second tab
+    # subscribes at the stream's new position (and gets seqs 1-2 from its own replay).
+    await db_call(notify, alice, "one")
+    await db_call(notify, alice, "two")
+    position = await db_call(eventlog.position, stream)
+    await hub.add(stream, second, position.last_seq)
+
+    await hub.poll_log()
+    assert first.seqs == [1, 2]

@@ -151,6 +151,8 @@ def test_mark_all_read_in_one_tab_clears_the_badge_in_the_other(
         expect(tab.locator("#unread-count")).to_have_text("2", timeout=WAIT_MS)
 
     first.click("#bell")
+    first.click("#notification-list > li[data-seq='2'] .notification")  # read one
+    expect(second.locator("#unread-count")).to_have_text("1", timeout=WAIT_MS)
     first.click("#mark-all-read")
 
     expect(second.locator("#unread-count")).to_have_text("0", timeout=WAIT_MS)

@@ -173,8 +173,11 @@ class Bell {
   }
 
   markRead(frame) {
-    if (typeof frame.up_to !== "number") return;
-    for (const [seq, item] of this.items) if (seq <= frame.up_to) item.read = true;
+    if (typeof frame.up_to === "number") {
+      for (const [seq, item] of this.items) if (seq <= frame.up_to) item.read = true;
+    } else if (typeof frame.read_seq === "number" && this.items.has(frame.read_seq)) {
+      this.items.get(frame.read_seq).read = true;
+    }
   }
 
   trim() {
@@ -211,6 +214,10 @@ class Bell {
     const path = safePath(item.url);
     const body = el(path ? "a" : "div", `notification${item.read ? "" : " unread"}`);
     if (path) body.href = path;
+    if (!item.read) {
+      body.title = "Mark as read";
+      body.addEventListener("click", () => this.readOne(item.seq));
+    }
     if (this.fresh.has(item.seq)) body.classList.add("fresh");
     body.append(el("p", "notification-message", item.message ?? ""));
     const meta = [item.sender ? `from ${item.sender}` : null, timeAgo(item.ts)].filter(Boolean);
@@ -257,6 +264,23 @@ class Bell {
         this.problem("Could not mark as read; try again in a moment.");
         this.markAll.disabled = this.unread === 0;
       }
+    }
+  }
+
+  /** Mark one notification read; `keepalive` lets it finish while a link navigates away. */
+  async readOne(seq) {
+    try {
+      const response = await fetch(this.readUrl, {
+        method: "POST",
+        keepalive: true,
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+        body: JSON.stringify({ seq }),
+      });
+      if (!response.ok) return;
+      const body = await response.json();
+      if (typeof body.seq === "number") this.applyRead({ read_seq: seq, unread: body.unread, seq: body.seq });
+    } catch {
+      // navigating away, or offline: the item stays unread, nothing is lost
     }
   }
 

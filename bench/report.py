@@ -117,10 +117,10 @@ def render(
             f"| {r.config.label} | {fmt(f.get('handshake_cpu_us'))}"
             f" | {fmt(f.get('connects_per_s'))} | {fmt(f.get('rss_per_conn_kib'), 1)}"
             f" | {trio(n1)} | {trio(n2)} | {fmt(f.get(f'cpu_per_delivery{n2}_us'), 1)}"
-            f" | {fmt(f.get('sustained_per_s')) if 'sustained' in f else '-'}"
+            f" | {sustained(f, sizes)}"
             f" | {fmt(per_user) if per_user else '-'} | {r.lost() if f else '-'} |"
         )
-    notes = [f"* {r.config.label}: {n}" for r in results for n in r.notes]
+    notes = [f"* {r.config.label}: {unrepeated(n)}" for r in results for n in r.notes]
     if notes:
         out += ["", *notes]
 
@@ -209,6 +209,23 @@ def render(
         out.append(f"| {text} | " + " | ".join(cells) + " |")
     out += ["", END]
     return "\n".join(out) + "\n"
+
+
+def sustained(f: dict[str, Any], sizes: Sizes) -> str:
+    if "sustained" not in f:
+        return "-"
+    if not f.get("sustained_per_s"):
+        return f"< {sizes.levels[0]:,}"
+    return fmt(f["sustained_per_s"])
+
+
+def unrepeated(note: str) -> str:
+    """A note whose list of identical errors is said once."""
+    head, sep, tail = note.partition(": [")
+    if not sep:
+        return note
+    errors = [e.strip(" '\"") for e in tail.rstrip("]").split("', ")]
+    return f"{head}: {', '.join(dict.fromkeys(errors))}"
 
 
 def beacon_rows(results: list[Result]) -> list[Result]:

@@ -80,14 +80,15 @@ class Hub:
             self._stop()
 
     async def add(self, stream: str, sink: Sink, seq: int) -> None:
-        """Subscribe a socket to a stream whose events up to ``seq`` it gets elsewhere."""
+        """Subscribe a socket that gets the stream's events up to ``seq`` elsewhere (replay)."""
         sinks = self.subscribers.get(stream)
         if sinks is None:
             sinks = self.subscribers[stream] = set()
+            # Only a stream's first socket sets where the log watcher starts: a later
+            # socket's position says nothing about what the earlier ones were sent.
+            self.known[stream] = seq
             await self._join(stream)
         sinks.add(sink)
-        if seq > self.known.get(stream, 0):
-            self.known[stream] = seq
 
     async def _join(self, stream: str) -> None:
         """Join the stream's group; if the layer is down, retry from the watcher loop.

@@ -57,7 +57,12 @@ def notifications(request: HttpRequest) -> HttpResponse:
     """The user's notifications, newest first: ``?before=SEQ&limit=N`` pages back."""
     before = _int_param(request, "before", None)
     limit = min(_int_param(request, "limit", 20) or 20, MAX_LIMIT)
-    rows = Notification.objects.filter(user=request.user)
+    # Position first, then nothing newer than it: a notification committed in between
+    # is left for the live stream (resuming from "seq") instead of being lost to both.
+    stream = user_stream(request.user)
+    position = eventlog.position(stream)
+    assert position is not None
+    rows = Notification.objects.filter(user=request.user, seq__lte=position.last_seq)
     if before is not None:
         rows = rows.filter(seq__lt=before)
     items = []
@@ -66,9 +71,6 @@ def notifications(request: HttpRequest) -> HttpResponse:
         item = json.loads(frame)
         item["read"] = read_at is not None
         items.append(item)
-    stream = user_stream(request.user)
-    position = eventlog.position(stream)
-    assert position is not None
     return JsonResponse(
         {
             "stream": stream,
@@ -112,9 +114,11 @@ def stream_events(request: HttpRequest, stream: str) -> HttpResponse:
         return json_error("forbidden", "not allowed to read this stream", 403)
     before = _int_param(request, "before", None)
     limit = min(_int_param(request, "limit", 50) or 50, MAX_LIMIT)
-    rows = eventlog.events_before(stream, before, limit=limit)
     position = eventlog.position(stream)
     assert position is not None
+    # As for notifications: nothing newer than the position the page will resume from.
+    newest = position.last_seq + 1 if before is None else min(before, position.last_seq + 1)
+    rows = eventlog.events_before(stream, newest, limit=limit)
     head = json.dumps(
         {
             "stream": stream,

@@ -27,15 +27,6 @@ class Recorder:
         self.seqs.append(seq)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "core bug: Hub.add(stream, sink, seq) raises hub.known[stream] to the new socket's "
-        "position although the stream's other sockets were never sent those events; the log "
-        "watcher then skips them, so a tab that subscribed earlier misses events published "
-        "by another process until the stream's next event (seen as a demo tab stuck at 0)"
-    ),
-)
 async def test_a_second_subscriber_does_not_hide_missed_events_from_the_first(
     make_user: Any, db_call: Any
 ) -> None:
@@ -56,14 +47,6 @@ async def test_a_second_subscriber_does_not_hide_missed_events_from_the_first(
     assert first.seqs == [1, 2]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "core bug: views.notifications reads the items, then the stream's position, in "
-        "separate queries; a notification committed in between is counted in 'seq' but "
-        "missing from 'items', so a page that resumes from 'seq' never lists it"
-    ),
-)
 def test_the_notification_list_and_its_seq_agree(
     make_user: Any, client: Any, monkeypatch: Any
 ) -> None:

@@ -1,7 +1,8 @@
-"""Core bugs found while building the browser client, pinned until the core is fixed.
+"""Regressions of two core races that the browser tests brought to light.
 
-Not browser tests: they drive the core directly, deterministically. They live here
-because the page-level symptom was found here (see the issue #3 report).
+Not browser tests: they drive the core directly, deterministically. At page level the
+first showed as a second tab that subscribed at the wrong moment leaving the first
+tab's badge at 0; the second as a notification missing from a freshly loaded list.
 """
 
 from __future__ import annotations

@@ -98,10 +98,9 @@ class Bell {
     if (data === null) return;
     this.stream = data.stream;
     this.applyList(data);
-    // Resume from the newest item we were given (not later: the list and the stream's
-    // position are read one after the other, and an event may fall between them).
-    const since = data.items.length ? Math.min(data.seq, data.items[0].seq) : data.seq;
-    this.sub = this.client.subscribe(this.stream, { epoch: data.epoch, since });
+    // Resume from where the list stands: the server lists nothing newer than `seq`, so
+    // whatever comes after it arrives on the stream, replayed or live.
+    this.sub = this.client.subscribe(this.stream, { epoch: data.epoch, since: data.seq });
     this.sub.on("subscribed", (info) => {
       this.root.dataset.live = "true"; // the stream is followed: events arrive from here on
       if (typeof info.state?.unread === "number") this.setUnread(info.state.unread, info.seq);

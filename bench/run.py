@@ -27,7 +27,7 @@ from typing import Any
 
 from . import database, procstat
 from .configs import CONFIGS
-from .scenario import Result, Scenario, Sizes
+from .scenario import Result, Scenario, Sizes, passes, sustained
 from .servers import CLIENT_CORE, ROOT, Process, free_port, pin_to_clients_core
 
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -206,6 +206,11 @@ def rewrite(path: Path, args: argparse.Namespace) -> int:
             p50 = figures.get(f"bcast{n}_p50_ms")
             if p50 is not None and math.isnan(p50):
                 figures[f"cpu_per_delivery{n}_us"] = math.nan
+        steps = figures.get("sustained")
+        if steps:  # judge the steps by the current rule
+            for step in steps:
+                step["pass"] = passes(step)
+            figures["sustained_per_s"], figures["sustained_bound"] = sustained(steps)
         results.append(Result(configs[row["name"]], figures, row["notes"]))
     args.quick = meta["quick"]
     write_docs(results, sizes, meta["command"], meta["elapsed"], meta["load"], args)

@@ -86,6 +86,12 @@ DATABASES = {
         conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
+    "DB_POOL", not int(os.environ.get("DB_CONN_MAX_AGE", "0"))
+):
+    # Django's advice under ASGI: no persistent connections, the driver's pool instead.
+    # Without it every off-loop ORM call (session auth, subscribe) opens a connection.
+    DATABASES["default"]["OPTIONS"] = {"pool": {"min_size": 1, "max_size": 20, "timeout": 10}}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE transactions take the write lock up front, so concurrent writers wait
     # their turn (busy timeout) instead of failing with "database is locked"; WAL lets

@@ -194,6 +194,8 @@ class Scenario:
 
     def broadcast_phase(self, n: int) -> None:
         s = self.sizes
+        if self.connected < n:
+            self.grow(n)  # the rss phase did not run: connect the rest first
         latencies: list[float] = []
         lost = received = rounds = 0
         cpu = procstat.CpuMeter([self.pid])

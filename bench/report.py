@@ -83,7 +83,13 @@ def per_user_lost(r: Result) -> int:
 
 
 def render(
-    results: list[Result], *, sizes: Sizes, command: str, elapsed: float, load: str = ""
+    results: list[Result],
+    *,
+    sizes: Sizes,
+    command: str,
+    elapsed: float,
+    load: str = "",
+    date: str = "",
 ) -> str:
     n1, n2 = sizes.n1, sizes.n2
     by_name = {r.config.name: r for r in results}
@@ -91,7 +97,7 @@ def render(
     out = [
         START,
         "",
-        f"* **Date:** {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
+        f"* **Date:** {date or f'{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC'}",
         f"* **Machine:** {machine()}",
         f"* **Versions:** {versions()}",
         f"* **Command:** `{command}` ({elapsed / 60:.1f} min; N1 = {n1:,}, N2 = {n2:,},"
@@ -264,6 +270,8 @@ def judge(key: str, r: Result, raw: Result | None, pubsub: Result | None, sizes:
         return cell(v, bool(ref and v >= 4 * ref and lost == 0), 0, "/s") + f", lost {lost}"
     if key == "sustained":
         v = f.get("sustained_per_s")
+        if "sustained" in f and not v:
+            return f"< {sizes.levels[0]:,}/s ✗"
         return cell(v, bool(v and v >= 40_000), 0, "/s")
     return "-"
 

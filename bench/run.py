@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_json:
         return rewrite(Path(args.from_json), args)
     started = time.monotonic()
+    date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load_before = os.getloadavg()[0]
     sizes = Sizes.quick() if args.quick else Sizes.full()
     wanted = {n for n in args.only.split(",") if n}
@@ -157,8 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     load = f"{load_before:.2f} → {os.getloadavg()[0]:.2f}"
     rows = [{"name": r.config.name, **r.figures, "notes": r.notes} for r in results]
     meta = {"command": command, "elapsed": elapsed, "load": load, "quick": args.quick}
+    meta["date"] = date
     out.write_text(json.dumps({"meta": meta, "results": rows}, indent=1))
-    write_docs(results, sizes, command, elapsed, load, args)
+    write_docs(results, sizes, command, elapsed, load, args, date)
     lost = sum(r.lost() for r in results if r.config.kind != "baseline")
     print(f"bench: done in {elapsed:.0f} s; messages lost outside the baseline: {lost}")
     return 0
@@ -171,10 +173,13 @@ def write_docs(
     elapsed: float,
     load: str,
     args: argparse.Namespace,
+    date: str = "",
 ) -> None:
     from . import report
 
-    text = report.render(results, sizes=sizes, command=command, elapsed=elapsed, load=load)
+    text = report.render(
+        results, sizes=sizes, command=command, elapsed=elapsed, load=load, date=date
+    )
     print(text)
     if not args.no_docs:
         quick_md = ROOT / "test-output" / "bench" / "benchmarks-quick.md"
@@ -213,7 +218,9 @@ def rewrite(path: Path, args: argparse.Namespace) -> int:
             figures["sustained_per_s"], figures["sustained_bound"] = sustained(steps)
         results.append(Result(configs[row["name"]], figures, row["notes"]))
     args.quick = meta["quick"]
-    write_docs(results, sizes, meta["command"], meta["elapsed"], meta["load"], args)
+    write_docs(
+        results, sizes, meta["command"], meta["elapsed"], meta["load"], args, meta.get("date", "")
+    )
     return 0
 
 

@@ -34,3 +34,10 @@ ROOT_URLCONF = "bench.urls"
 DEBUG = False
 DATABASES = BENCH_DATABASES
 LOGGING = BENCH_LOGGING
+
+# Experiment switch (docs/benchmarks.md, "garbage collection"): BENCH_GC=off runs the
+# server without automatic cyclic garbage collection. Never set by `make bench`.
+if os.environ.get("BENCH_GC") == "off":
+    import gc
+
+    gc.disable()

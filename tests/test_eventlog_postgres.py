@@ -105,3 +105,25 @@ def test_a_rolled_back_writer_gives_its_seq_back() -> None:
     assert _run_in_threads(write, WRITERS) == []
     seqs = sorted(Event.objects.filter(stream__name="load:3").values_list("seq", flat=True))
     assert seqs == list(range(1, WRITERS // 2 + 1))
+
+
+def test_overlapping_bulk_notifications_neither_deadlock_nor_skip_seqs() -> None:
+    import random
+
+    from django.contrib.auth import get_user_model
+
+    from beacon import notify_many
+
+    users = [get_user_model().objects.create_user(f"bulk{i}") for i in range(30)]
+
+    def write(i: int) -> None:
+        mine = random.Random(i).sample(users, 20)
+        for _ in range(5):
+            notify_many(mine, f"from writer {i}")
+
+    assert _run_in_threads(write, WRITERS) == []
+    for user in users:
+        seqs = sorted(
+            Event.objects.filter(stream__name=f"user:{user.pk}").values_list("seq", flat=True)
+        )
+        assert seqs == list(range(1, len(seqs) + 1))

@@ -98,9 +98,37 @@ def test_the_guides_send_notification_keeps_working(make_user: Any, delivered: l
 
 def test_notify_many_notifies_each_user_in_one_transaction(make_user: Any, delivered: list) -> None:
     users = [make_user(name) for name in ("alice", "bob", "carol")]
-    events = notify_many(users, "maintenance at noon")
-    assert [e.stream for e in events] == [f"user:{u.pk}" for u in users]
+    notify(users[1], "bob has one already")
+    delivered.clear()
+    events = notify_many(users, "maintenance at noon", url="/status/")
+    assert sorted(e.stream for e in events) == sorted(f"user:{u.pk}" for u in users)
     assert len(delivered) == 3
+    frames = {e.stream: json.loads(e.frame) for e in events}
+    bob = frames[f"user:{users[1].pk}"]
+    assert (bob["seq"], bob["unread"], bob["message"], bob["url"]) == (
+        2,
+        2,
+        "maintenance at noon",
+        "/status/",
+    )
+    alice = frames[f"user:{users[0].pk}"]
+    assert (alice["seq"], alice["unread"]) == (1, 1)
+    assert Notification.objects.filter(user=users[1]).count() == 2
+    assert (
+        Event.objects.get(seq=2, stream__name=f"user:{users[1].pk}").frame
+        == events[[e.stream for e in events].index(f"user:{users[1].pk}")].frame
+    )
+
+
+def test_notify_many_rolls_back_with_the_callers_transaction(
+    make_user: Any, delivered: list
+) -> None:
+    users = [make_user(name) for name in ("alice", "bob")]
+    with pytest.raises(RuntimeError), transaction.atomic():
+        notify_many(users, "never")
+        raise RuntimeError
+    assert delivered == [] and not Event.objects.exists()
+    assert [e.seq for e in notify_many(users, "real")] == [1, 1]
 
 
 def test_unread_counts_and_read_events(make_user: Any, delivered: list) -> None:

@@ -138,6 +138,62 @@ def append_many(
     ]
 
 
+def append_to_each(
+    type: str,
+    data_by_stream: dict[str, dict[str, Any]],
+    *,
+    enrich: Callable[[dict[str, int]], dict[str, dict[str, Any]]] | None = None,
+) -> list[Appended]:
+    """Write one event to each of many streams in a few statements, whatever their number.
+
+    The streams' rows are locked in name order first (``SELECT … FOR UPDATE``), so two
+    bulk writers with overlapping streams cannot deadlock; then one ``UPDATE …
+    RETURNING`` bumps every ``last_seq`` and one bulk insert writes the events. Must run
+    inside a transaction, like :func:`append`. ``enrich({stream: seq})`` runs once,
+    while the streams are locked, and returns extra data per stream.
+    """
+    names = sorted(data_by_stream)
+    if not names:
+        return []
+    using = _db(None)
+    Stream.objects.using(using).bulk_create(
+        [Stream(name=name, epoch=new_epoch()) for name in names], ignore_conflicts=True
+    )
+    reserved: dict[str, tuple[int, str, int]] = {}
+    table = Stream._meta.db_table
+    for start in range(0, len(names), 500):
+        chunk = names[start : start + 500]
+        list(
+            Stream.objects.using(using)
+            .select_for_update()
+            .filter(name__in=chunk)
+            .order_by("name")
+            .values_list("id", flat=True)
+        )
+        marks = ", ".join(["%s"] * len(chunk))
+        with connections[using].cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET last_seq = last_seq + 1 WHERE name IN ({marks}) "
+                "RETURNING name, id, epoch, last_seq",
+                chunk,
+            )
+            reserved.update((row[0], tuple(row[1:])) for row in cursor.fetchall())
+    extra = enrich({name: r[2] for name, r in reserved.items()}) if enrich is not None else {}
+    now = time.time()
+    events = []
+    for name in names:
+        stream_id, epoch, seq = reserved[name]
+        data = {**data_by_stream[name], **extra.get(name, {})}
+        check_event(type, data)
+        frame = event_frame(type=type, stream=name, seq=seq, epoch=epoch, data=data, ts=now)
+        events.append(Event(stream_id=stream_id, seq=seq, type=type, frame=frame))
+    Event.objects.using(using).bulk_create(events, batch_size=500)
+    return [
+        Appended(stream=name, seq=e.seq, epoch=reserved[name][1], frame=e.frame, id=e.pk)
+        for name, e in zip(names, events, strict=True)
+    ]
+
+
 def find_client_event(stream: str, sender_id: Any, client_id: str) -> Appended | None:
     """The event a client already published with this id, if any (idempotent resend)."""
     row = (

@@ -14,21 +14,11 @@
  * Every piece of user text goes into the page with `textContent`, never as HTML.
  */
 import { sharedClient } from "beacon";
+import { el, sleep } from "./dom.js";
 
 const MAX_ITEMS = 50;
 const TOAST_MS = 5000;
 const ICON = new URL("beacon.svg", import.meta.url).href;
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /** Only same-site paths become links: a notification's `url` is data, not trusted. */
 function safePath(url) {

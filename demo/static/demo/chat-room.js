@@ -17,22 +17,12 @@
  * Every piece of user text goes into the page with `textContent`, never as HTML.
  */
 import { sharedClient } from "beacon";
+import { el, sleep } from "./dom.js";
 
 const PAGE = 50;
 const TYPING_EVERY_MS = 3000; // client throttle: at most one `typing` per 3 s
 const RETRY_MS = 800;
 const FINAL_SEND_ERRORS = new Set(["invalid_message", "forbidden", "unsupported", "bad_frame", "closed"]);
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 function newClientId() {
   if (globalThis.crypto?.randomUUID) return crypto.randomUUID();

@@ -50,7 +50,7 @@ from .protocol import (
 )
 from .ratelimit import TokenBucket
 from .sequencing import Verdict, check, resume_point
-from .streams import StreamPolicy, policy_for, user_stream
+from .streams import StreamPolicy, parse_stream, policy_for, user_stream
 
 log = logging.getLogger("beacon.consumers")
 
@@ -183,10 +183,17 @@ class BeaconConsumer(AsyncWebsocketConsumer):
 
     def _policy(self, stream: str, ref: Any) -> tuple[StreamPolicy, str]:
         try:
+            parse_stream(stream)
+        except StreamError as exc:
+            raise ProtocolError(
+                ErrorCode.INVALID_STREAM, str(exc), ref=ref, stream=stream[:100]
+            ) from None
+        try:
             return policy_for(stream)
         except StreamError as exc:
-            code = ErrorCode.INVALID_STREAM if "malformed" in str(exc) else ErrorCode.UNKNOWN_STREAM
-            raise ProtocolError(code, str(exc), ref=ref, stream=stream[:100]) from None
+            raise ProtocolError(
+                ErrorCode.UNKNOWN_STREAM, str(exc), ref=ref, stream=stream
+            ) from None
 
     # -- subscribe, resume, unsubscribe --------------------------------------------------------
 

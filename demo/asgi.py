@@ -10,9 +10,6 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
-from beacon.metrics import count_refused_handshakes  # noqa: E402
 from beacon.routing import websocket_application  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {"http": django_asgi_app, "websocket": count_refused_handshakes(websocket_application())}
-)
+application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application()})

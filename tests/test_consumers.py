@@ -312,8 +312,9 @@ async def test_a_socket_that_cannot_keep_up_is_closed_with_4013(
     alice = await db_call(make_user, "alice")
     async with connect(alice) as client:
         await client.subscribe(user_stream(alice))
-        # The hub offers four frames in one go; the socket's queue holds two.
-        get_hub().dispatch([(user_stream(alice), seq, "{}") for seq in (1, 2, 3, 4)])
+        # Seq 5 shows a gap: the socket has to read the log before sending it, and
+        # what the hub offers meanwhile queues behind it. The queue holds two.
+        get_hub().dispatch([(user_stream(alice), seq, "{}") for seq in (5, 6, 7, 8)])
         while True:
             output = await client.output()
             if output["type"] == "websocket.close":

@@ -7,18 +7,23 @@ socket, subscribed at connect to the user's own stream (resuming from
 ``{"type": "notification", "message": …}`` plus ``stream``/``seq``/``epoch``.
 
 A consumer has no channel-layer channel of its own (its layer alias names no layer):
-the hub receives each event once per process and offers it to the socket's bounded
-queue; the socket's writer task passes every event through the seq check
-(``sequencing.check``) — duplicate: drop, next: send, gap: fill from the log first.
-Replays and gap fills hold the subscription's lock, so a stream's frames leave in
-seq order.
+the hub receives each event once per process and offers it to the socket, which passes
+it through the seq check (``sequencing.check``) — duplicate: drop, next: send, gap:
+fill from the log first. A socket with nothing pending sends the frame at once, on the
+hub's stack (``eager.start``: no task, no wake-up). Otherwise — a send still waiting,
+a replay or gap fill holding the subscription's lock, frames already queued — the
+frame joins the socket's bounded backlog, which a writer task (started only then)
+drains in order. So a stream's frames leave in seq order, and one slow socket never
+holds up the others.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -26,7 +31,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from . import eventlog, metrics, shutdown
+from . import eager, eventlog, metrics, shutdown
 from .conf import get_config
 from .exceptions import Forbidden, ProtocolError, StreamError
 from .hub import Hub, get_hub
@@ -81,8 +86,16 @@ class BeaconConsumer(AsyncWebsocketConsumer):
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         self.config = get_config()
         self.subscriptions = {}
+        self.active = False  # accepted, signed in, attached to the hub
         self.closing = False
+        #: Frames waiting for the writer task, which runs only while there are some.
+        self.backlog: deque[tuple[str | None, int | None, str]] = deque()
         self.writer: asyncio.Task[None] | None = None
+        #: A send that had to wait (``eager.start``); later frames queue behind it.
+        self.inflight: asyncio.Task[None] | None = None
+        #: The writer runs in the socket's context, not in that of whoever offered a
+        #: frame (a thread's callback: asgiref would then refuse its database calls).
+        self.context = contextvars.copy_context()
         self.user = self.scope.get("user")
         await self.accept()
         if shutdown.install() and shutdown.draining():
@@ -96,13 +109,10 @@ class BeaconConsumer(AsyncWebsocketConsumer):
         self.bucket = TokenBucket(
             rate=self.config["RATE_LIMIT_PER_SECOND"], burst=self.config["RATE_LIMIT_BURST"]
         )
-        self.queue: asyncio.Queue[tuple[str | None, int | None, str]] = asyncio.Queue(
-            self.config["SOCKET_QUEUE_SIZE"]
-        )
         self.hub = get_hub()
         await self.hub.attach(self)
+        self.active = True
         metrics.connection_opened()
-        self.writer = asyncio.get_running_loop().create_task(self._write_loop())
         await self.send(
             welcome_frame(
                 user_id=self.user.pk,
@@ -116,8 +126,13 @@ class BeaconConsumer(AsyncWebsocketConsumer):
         """Hook for subclasses: runs once the socket is accepted and authenticated."""
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
-        if self.writer is not None:
-            self.writer.cancel()
+        if self.active:
+            self.active = False
+            self.closing = True
+            for task in (self.writer, self.inflight):
+                if task is not None:
+                    task.cancel()
+            self.backlog.clear()
             await self.hub.detach(self)
             metrics.connection_closed()
             for sub in list(self.subscriptions.values()):
@@ -141,7 +156,7 @@ class BeaconConsumer(AsyncWebsocketConsumer):
     # -- incoming frames -----------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.writer is None or self.closing:
+        if not self.active or self.closing:
             return
         size = len(text_data) if text_data is not None else len(bytes_data or b"")
         if size > self.config["MAX_FRAME_BYTES"]:
@@ -289,35 +304,86 @@ class BeaconConsumer(AsyncWebsocketConsumer):
     # -- outgoing: the hub's side ---------------------------------------------------------------
 
     def offer(self, stream: str | None, seq: int | None, frame: str) -> None:
-        """Called by the hub: queue without waiting; a socket that falls behind is closed."""
+        """Called by the hub, never waits: send now if nothing is pending, else queue.
+
+        ``stream`` None: a frame for the socket itself (heartbeat, presence snapshot).
+        """
         if self.closing:
             return
-        try:
-            self.queue.put_nowait((stream, seq, frame))
-        except asyncio.QueueFull:
+        if self.writer is None and self.inflight is None:
+            sub = None if stream is None else self.subscriptions.get(stream)
+            if stream is None or seq is None:
+                if stream is None or sub is not None:
+                    self._send_now(frame)
+                return
+            if sub is None:
+                return
+            if not sub.lock.locked():
+                verdict = check(sub.last, seq)
+                if verdict is Verdict.DUPLICATE:
+                    return
+                if verdict is Verdict.DELIVER:
+                    sub.last = seq
+                    metrics.delivered()
+                    self._send_now(frame)
+                    return
+        if len(self.backlog) >= self.config["SOCKET_QUEUE_SIZE"]:
             self.closing = True
+            self.backlog.clear()
             metrics.error("too_slow")
             asyncio.get_running_loop().create_task(self.close(code=int(CloseCode.TOO_SLOW)))
+            return
+        self.backlog.append((stream, seq, frame))
+        if self.writer is None:
+            self.writer = asyncio.get_running_loop().create_task(
+                self._write_backlog(), context=self.context.copy()
+            )
 
-    async def _write_loop(self) -> None:
-        queue = self.queue
-        while True:
-            stream, seq, frame = await queue.get()
-            if stream is None:
-                await self.send(frame)
-                continue
-            sub = self.subscriptions.get(stream)
-            if sub is None:
-                continue
-            if seq is None:  # ephemeral: no order to keep
-                await self.send(frame)
-                continue
-            try:
-                await self._deliver(sub, seq, frame)
-            except Exception:
-                log.exception("beacon: delivery to a socket failed")
-                await self.close_with(CloseCode.INTERNAL_ERROR)
-                return
+    def _send_now(self, frame: str) -> None:
+        """Send on the caller's stack; a send that has to wait finishes as ``inflight``."""
+        try:
+            self.inflight = eager.start(self.base_send({"type": "websocket.send", "text": frame}))
+        except Exception as exc:
+            self._send_failed(exc)
+            return
+        if self.inflight is not None:
+            self.inflight.add_done_callback(self._inflight_done)
+
+    def _inflight_done(self, task: asyncio.Task[None]) -> None:
+        if self.inflight is task:
+            self.inflight = None
+        if not task.cancelled() and task.exception() is not None:
+            self._send_failed(task.exception())
+
+    def _send_failed(self, exc: BaseException) -> None:
+        """The server refused a frame: the client is gone (its disconnect follows)."""
+        self.closing = True
+        self.backlog.clear()
+        if not isinstance(exc, OSError):  # uvicorn's ClientDisconnected is an OSError
+            log.error("beacon: sending to a socket failed", exc_info=exc)
+
+    async def _write_backlog(self) -> None:
+        """Drain the backlog in order, then stop (the next backlog starts a new writer)."""
+        try:
+            while self.backlog:
+                if self.inflight is not None:
+                    await asyncio.wait((self.inflight,))
+                    self.inflight = None
+                    continue
+                stream, seq, frame = self.backlog.popleft()
+                sub = None if stream is None else self.subscriptions.get(stream)
+                if stream is None or (seq is None and sub is not None):
+                    await self.send(frame)
+                elif sub is not None and seq is not None:
+                    await self._deliver(sub, seq, frame)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("beacon: delivery to a socket failed")
+            self.backlog.clear()
+            await self.close_with(CloseCode.INTERNAL_ERROR)
+        finally:
+            self.writer = None
 
     async def _deliver(self, sub: Subscription, seq: int, frame: str) -> None:
         async with sub.lock:

@@ -186,31 +186,3 @@ def metrics_view(request: Any) -> Any:
         registry = prom.CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=path)
     return HttpResponse(prom.generate_latest(registry), content_type=prom.CONTENT_TYPE_LATEST)
-
-
-def count_refused_handshakes(app: Any) -> Any:
-    """Wrap a WebSocket ASGI app: count handshakes refused before accept as ``origin``.
-
-    Beacon's consumers accept every handshake and then close with a 4xxx code, so a
-    close before accept comes from the origin check in front of them
-    (``AllowedHostsOriginValidator``), which answers HTTP 403.
-    """
-
-    async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> Any:
-        if scope.get("type") != "websocket":
-            return await app(scope, receive, send)
-        accepted = False
-
-        async def watching_send(message: dict[str, Any]) -> None:
-            nonlocal accepted
-            kind = message.get("type")
-            if kind == "websocket.accept":
-                accepted = True
-            elif kind == "websocket.close" and not accepted:
-                accepted = True  # count once
-                rejected_handshake("origin")
-            await send(message)
-
-        return await app(scope, receive, watching_send)
-
-    return wrapped

@@ -96,26 +96,25 @@ def _origin_refusals() -> float:
     return value or 0.0
 
 
-async def _handshake(app: Any) -> None:
-    communicator = WebsocketCommunicator(metrics.count_refused_handshakes(app), "/ws/")
-    await communicator.connect()
+async def _handshake(origin: bytes) -> bool:
+    from beacon.routing import websocket_application
+
+    communicator = WebsocketCommunicator(
+        websocket_application(), "/ws/", headers=[(b"origin", origin)]
+    )
+    connected, _ = await communicator.connect()
     await communicator.disconnect()
+    return connected
 
 
-async def test_a_handshake_closed_before_accept_counts_as_an_origin_refusal() -> None:
-    async def refuse(scope: Any, receive: Any, send: Any) -> None:
-        await receive()
-        await send({"type": "websocket.close"})
-
-    async def accept_then_close(scope: Any, receive: Any, send: Any) -> None:
-        await receive()
-        await send({"type": "websocket.accept"})
-        await send({"type": "websocket.close", "code": 4001})
-
+@pytest.mark.django_db(transaction=True)
+async def test_a_handshake_from_a_foreign_origin_is_refused_and_counted(settings: Any) -> None:
+    settings.ALLOWED_HOSTS = ["beacon.example"]
     before = _origin_refusals()
-    await _handshake(refuse)
+    assert not await _handshake(b"https://evil.example")
     assert _origin_refusals() == before + 1
-    await _handshake(accept_then_close)
+    # Same origin: the handshake goes through (and, without a session, is closed 4001).
+    assert await _handshake(b"https://beacon.example")
     assert _origin_refusals() == before + 1
 
 

@@ -3,7 +3,8 @@
 Starts one configuration (Beacon or baseline: it needs the bench-only
 ``/bench/objects`` view, so Beacon's settings), connects ``--from`` sockets, counts the
 server's live Python objects by type, connects up to ``--to``, counts again, and
-prints the growth per added connection next to the RSS growth.
+prints the growth per added connection (count and shallow bytes by type) next to the
+RSS growth.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     scenario = Scenario(config, server.pid, base, port, users, Sizes.full())
 
-    def census() -> dict[str, int]:
+    def census() -> dict[str, list[int]]:
         with urllib.request.urlopen(f"{base}/bench/objects?top=1000", timeout=60) as r:
             return json.loads(r.read())
 
@@ -54,9 +55,16 @@ def main() -> None:
         server.stop()
     added = args.stop - args.start
     print(f"{config.label}: {(rss_after - rss_before) / added / 1024:.1f} KiB RSS per connection")
-    growth = {k: (after.get(k, 0) - before.get(k, 0)) / added for k in set(before) | set(after)}
-    for name, per in sorted(growth.items(), key=lambda kv: -kv[1])[: args.top]:
-        print(f"{per:8.2f}  {name}")
+    zero = [0, 0]
+    growth = {
+        k: [(after.get(k, zero)[i] - before.get(k, zero)[i]) / added for i in (0, 1)]
+        for k in set(before) | set(after)
+    }
+    tracked = sum(per_bytes for _, per_bytes in growth.values()) / 1024
+    print(f"{tracked:.1f} KiB of it in objects the garbage collector tracks (shallow sizes)")
+    print("objects  bytes  type (per added connection)")
+    for name, (per, per_bytes) in sorted(growth.items(), key=lambda kv: -kv[1][1])[: args.top]:
+        print(f"{per:7.2f} {per_bytes:6.0f}  {name}")
 
 
 if __name__ == "__main__":

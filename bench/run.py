@@ -16,6 +16,7 @@ import json
 import math
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -48,7 +49,9 @@ def phase_profiler(pid: int, prefix: Path) -> Any:
     @contextlib.contextmanager
     def profile(phase: str) -> Iterator[None]:
         out = f"{prefix}.{phase}.stacks"
-        argv = ["py-spy", "record", "--nonblocking", "-r", "200", "-f", "raw", "-o", out]
+        # The virtualenv's py-spy (bench extra), found without the venv on PATH.
+        spy_bin = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
+        argv = [spy_bin, "record", "--nonblocking", "-r", "200", "-f", "raw", "-o", out]
         spy = subprocess.Popen(
             [*argv, "-p", str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )

@@ -6,7 +6,7 @@ socket, subscribed at connect to the user's own stream (resuming from
 ``?epoch=E&since=N``), whose notification frames are the guide's
 ``{"type": "notification", "message": …}`` plus ``stream``/``seq``/``epoch``.
 
-A consumer has no channel-layer channel of its own (its layer alias names no layer):
+A consumer has no channel-layer channel of its own (its ``__call__`` sets none up):
 the hub receives each event once per process and offers it to the socket, which passes
 it through the seq check (``sequencing.check``) — duplicate: drop, next: send, gap:
 fill from the log first. A socket with nothing pending sends the frame at once, on the
@@ -20,7 +20,6 @@ holds up the others.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import time
 from collections import deque
@@ -28,7 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from . import eager, eventlog, metrics, shutdown
@@ -59,12 +60,8 @@ from .streams import StreamPolicy, parse_stream, policy_for, user_stream
 
 log = logging.getLogger("beacon.consumers")
 
-# An alias that names no channel layer: Channels then gives the consumer no channel and
-# never polls a layer for it (the hub does that, once per process).
-NO_LAYER = "beacon.no-layer"
 
-
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Subscription:
     stream: str
     policy: StreamPolicy
@@ -75,27 +72,44 @@ class Subscription:
 
 
 class BeaconConsumer(AsyncWebsocketConsumer):
-    channel_layer_alias = NO_LAYER
-
     hub: Hub
     user: Any
     subscriptions: dict[str, Subscription]
 
     # -- lifecycle -----------------------------------------------------------------------
 
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Channels' consumer loop, less what a consumer without a layer does not need.
+
+        ``AsyncConsumer.__call__`` keeps a second task per socket to wait on the client
+        and the layer at once, and its ``dispatch`` hops to a thread before every
+        message to close stale database connections. This consumer has no layer, and
+        its database calls go through ``database_sync_to_async``, which closes stale
+        connections itself.
+        """
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        try:
+            while True:
+                message = await receive()
+                handler = getattr(self, get_handler_name(message), None)
+                if handler is None:
+                    raise ValueError(f"No handler for message type {message['type']}")
+                await handler(message)
+        except StopConsumer:
+            pass
+
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         self.config = get_config()
         self.subscriptions = {}
         self.active = False  # accepted, signed in, attached to the hub
         self.closing = False
-        #: Frames waiting for the writer task, which runs only while there are some.
-        self.backlog: deque[tuple[str | None, int | None, str]] = deque()
+        #: Frames waiting for the writer task; both exist only while there are some.
+        self.backlog: deque[tuple[str | None, int | None, str]] | None = None
         self.writer: asyncio.Task[None] | None = None
         #: A send that had to wait (``eager.start``); later frames queue behind it.
         self.inflight: asyncio.Task[None] | None = None
-        #: The writer runs in the socket's context, not in that of whoever offered a
-        #: frame (a thread's callback: asgiref would then refuse its database calls).
-        self.context = contextvars.copy_context()
         self.user = self.scope.get("user")
         await self.accept()
         if shutdown.install() and shutdown.draining():
@@ -132,7 +146,7 @@ class BeaconConsumer(AsyncWebsocketConsumer):
             for task in (self.writer, self.inflight):
                 if task is not None:
                     task.cancel()
-            self.backlog.clear()
+            self.backlog = None
             await self.hub.detach(self)
             metrics.connection_closed()
             for sub in list(self.subscriptions.values()):
@@ -327,17 +341,17 @@ class BeaconConsumer(AsyncWebsocketConsumer):
                     metrics.delivered()
                     self._send_now(frame)
                     return
-        if len(self.backlog) >= self.config["SOCKET_QUEUE_SIZE"]:
+        if self.backlog is None:
+            self.backlog = deque()
+        elif len(self.backlog) >= self.config["SOCKET_QUEUE_SIZE"]:
             self.closing = True
-            self.backlog.clear()
+            self.backlog = None
             metrics.error("too_slow")
             asyncio.get_running_loop().create_task(self.close(code=int(CloseCode.TOO_SLOW)))
             return
         self.backlog.append((stream, seq, frame))
         if self.writer is None:
-            self.writer = asyncio.get_running_loop().create_task(
-                self._write_backlog(), context=self.context.copy()
-            )
+            self.writer = asyncio.get_running_loop().create_task(self._write_backlog())
 
     def _send_now(self, frame: str) -> None:
         """Send on the caller's stack; a send that has to wait finishes as ``inflight``."""
@@ -358,7 +372,7 @@ class BeaconConsumer(AsyncWebsocketConsumer):
     def _send_failed(self, exc: BaseException) -> None:
         """The server refused a frame: the client is gone (its disconnect follows)."""
         self.closing = True
-        self.backlog.clear()
+        self.backlog = None
         if not isinstance(exc, OSError):  # uvicorn's ClientDisconnected is an OSError
             log.error("beacon: sending to a socket failed", exc_info=exc)
 
@@ -380,10 +394,12 @@ class BeaconConsumer(AsyncWebsocketConsumer):
             raise
         except Exception:
             log.exception("beacon: delivery to a socket failed")
-            self.backlog.clear()
+            self.backlog = None
             await self.close_with(CloseCode.INTERNAL_ERROR)
         finally:
             self.writer = None
+            if not self.backlog:
+                self.backlog = None
 
     async def _deliver(self, sub: Subscription, seq: int, frame: str) -> None:
         async with sub.lock:

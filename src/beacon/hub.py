@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 import weakref
@@ -63,6 +64,10 @@ class Hub:
         self.unjoined: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._start_lock = asyncio.Lock()
+        #: Events from other threads are dispatched in the hub's context, not the
+        #: publishing thread's: a socket's writer task started from there inherits it,
+        #: and asgiref refuses database calls from a context marked as a sync thread's.
+        self.context = contextvars.copy_context()
 
     # -- connections and subscriptions -----------------------------------------------
 
@@ -244,7 +249,7 @@ def dispatch_everywhere(items: Sequence[Item]) -> None:
         if not hub.subscribers:
             continue
         try:
-            loop.call_soon_threadsafe(hub.dispatch, items)
+            loop.call_soon_threadsafe(hub.dispatch, items, context=hub.context)
         except RuntimeError:  # that loop is closed
             _hubs.pop(loop, None)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass
+@dataclass(slots=True)
 class TokenBucket:
     """``rate`` tokens a second, at most ``burst`` saved up; one frame costs one token."""
 

@@ -12,11 +12,11 @@ ALL_PHASES = frozenset({"connect", "broadcast", "sustained", "per_user", "rss"})
 @dataclass(frozen=True, slots=True)
 class Config:
     name: str
-    #: ``raw``, ``baseline`` or ``beacon``.
+    #: ``raw``, ``asgi`` (bare ASGI app), ``baseline`` or ``beacon``.
     kind: str
     #: ``websockets``, ``daphne`` or ``uvicorn``.
     server: str
-    #: ``memory``, ``pubsub``, ``core`` (or ``-`` for the raw server).
+    #: ``memory``, ``pubsub``, ``core`` (or ``-``: no layer, raw server and bare ASGI).
     layer: str
     phases: frozenset[str] = ALL_PHASES
 
@@ -24,15 +24,19 @@ class Config:
     def label(self) -> str:
         if self.kind == "raw":
             return "raw websockets"
+        if self.kind == "asgi":
+            return f"bare ASGI {self.server}"
         return f"{self.kind} {self.server} {self.layer}"
 
     def argv(self, port: int) -> list[str]:
         py = sys.executable
         if self.kind == "raw":
             return [py, "-m", "bench.rawserver", "--port", str(port)]
-        app = (
-            "demo.asgi:application" if self.kind == "beacon" else "bench.baseline.asgi:application"
-        )
+        app = {
+            "asgi": "bench.bareasgi:app",
+            "baseline": "bench.baseline.asgi:application",
+            "beacon": "demo.asgi:application",
+        }[self.kind]
         if self.server == "uvicorn":
             return [
                 *(py, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port)),
@@ -57,7 +61,12 @@ class Config:
         return env
 
     def ws_url(self, port: int) -> str:
-        path = {"raw": "/?u={u}", "baseline": "/ws/notifications/", "beacon": "/ws/"}[self.kind]
+        path = {
+            "raw": "/?u={u}",
+            "asgi": "/?u={u}",
+            "baseline": "/ws/notifications/",
+            "beacon": "/ws/",
+        }[self.kind]
         return f"ws://127.0.0.1:{port}{path}"
 
     @property
@@ -69,6 +78,8 @@ PER_USER_ONLY = frozenset({"connect", "per_user"})
 
 CONFIGS = [
     Config("raw", "raw", "websockets", "-"),
+    Config("asgi-daphne", "asgi", "daphne", "-"),
+    Config("asgi-uvicorn", "asgi", "uvicorn", "-"),
     Config("baseline-memory", "baseline", "daphne", "memory"),
     Config("baseline-pubsub", "baseline", "daphne", "pubsub"),
     Config("baseline-core", "baseline", "daphne", "core", PER_USER_ONLY),

@@ -6,6 +6,9 @@ from pathlib import Path
 
 from .scenario import P99_LIMIT, Result, Sizes
 
+#: Line style by kind: Beacon solid, the references dashed, the guide's baseline dotted.
+STYLES = {"beacon": "-", "raw": "--", "asgi": "-.", "baseline": ":"}
+
 
 def draw(results: list[Result], path: Path, sizes: Sizes, title: str) -> None:
     import matplotlib
@@ -20,7 +23,7 @@ def draw(results: list[Result], path: Path, sizes: Sizes, title: str) -> None:
         ns = [n for n in (sizes.n1, sizes.n2) if f"bcast{n}_p99_ms" in f]
         if not ns:
             continue
-        style = "-" if r.config.kind == "beacon" else ("--" if r.config.kind == "raw" else ":")
+        style = STYLES[r.config.kind]
         left.plot(ns, [f[f"bcast{n}_p99_ms"] for n in ns], style, marker="o", label=r.config.label)
     left.set_xlabel("sockets (one broadcast)")
     left.set_ylabel("p99 latency, publish to receive (ms)")
@@ -34,7 +37,7 @@ def draw(results: list[Result], path: Path, sizes: Sizes, title: str) -> None:
         steps = r.figures.get("sustained")
         if not steps:
             continue
-        style = "-" if r.config.kind == "beacon" else ("--" if r.config.kind == "raw" else ":")
+        style = STYLES[r.config.kind]
         xs = [x["offered"] for x in steps]
         ys = [x["achieved"] for x in steps]
         (line,) = right.plot(xs, ys, style, marker="o", label=r.config.label)

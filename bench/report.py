@@ -130,13 +130,15 @@ def render(
     if notes:
         out += ["", *notes]
 
-    out += ["", "### Ratios", "", "Beacon's figure divided by the raw server's and by the"]
-    out += ["baseline's with the same channel layer (lower is better, except rates).", ""]
+    out += ["", "### Ratios", "", "Beacon's figure divided by the raw server's, by the bare ASGI"]
+    out += ["app's on the same server, and by the baseline's with the same channel layer"]
+    out += ["(lower is better, except rates).", ""]
     out += [
         f"| configuration | CPU/delivery ÷ raw | p99@{n2:,} ÷ raw | RSS ÷ raw | handshake ÷ raw"
+        " | CPU/delivery ÷ bare ASGI | RSS ÷ bare ASGI | handshake ÷ bare ASGI"
         f" | CPU/delivery ÷ baseline | p99@{n2:,} ÷ baseline | RSS ÷ baseline"
         " | sustained ÷ baseline | per-user ÷ baseline pubsub |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     pubsub = by_name.get("baseline-pubsub")
     for r in results:
@@ -146,12 +148,17 @@ def render(
         rf = raw.figures if raw else {}
         b = by_name.get(f"baseline-{r.config.layer}")
         bf = b.figures if b else {}
+        a = by_name.get(f"asgi-{r.config.server}")
+        af = a.figures if a else {}
         cpu_key, p99_key = f"cpu_per_delivery{n2}_us", f"bcast{n2}_p99_ms"
         out.append(
             f"| {r.config.label} | {ratio(f.get(cpu_key), rf.get(cpu_key))}"
             f" | {ratio(f.get(p99_key), rf.get(p99_key))}"
             f" | {ratio(f.get('rss_per_conn_kib'), rf.get('rss_per_conn_kib'))}"
             f" | {ratio(f.get('handshake_cpu_us'), rf.get('handshake_cpu_us'))}"
+            f" | {ratio(f.get(cpu_key), af.get(cpu_key))}"
+            f" | {ratio(f.get('rss_per_conn_kib'), af.get('rss_per_conn_kib'))}"
+            f" | {ratio(f.get('handshake_cpu_us'), af.get('handshake_cpu_us'))}"
             f" | {ratio(f.get(cpu_key), bf.get(cpu_key))}"
             f" | {ratio(f.get(p99_key), bf.get(p99_key))}"
             f" | {ratio(f.get('rss_per_conn_kib'), bf.get('rss_per_conn_kib'))}"

@@ -138,7 +138,7 @@ class Scenario:
                 index=j,
                 user_index=j % n,
                 user_pk=self.users[j % n].pk,
-                cookie=self.users[j % n].cookie if self.config.kind != "raw" else "",
+                cookie=self.users[j % n].cookie if self.config.kind not in ("raw", "asgi") else "",
             )
             for j in range(start, stop)
         ]

@@ -1,4 +1,5 @@
-"""The benchmark harness counts what it claims: run on a tiny N against the raw server."""
+"""The benchmark harness counts what it claims: run on a tiny N against the raw server
+and the bare ASGI app (under Uvicorn), the two references without Django."""
 
 from __future__ import annotations
 
@@ -37,13 +38,23 @@ def test_batched_user_plan_shares_the_batch_id() -> None:
     assert plan.ids_for(1) == {10, 13}
 
 
-@pytest.fixture(scope="module")
-def raw() -> Iterator[str]:
+REFERENCE_SERVERS = {
+    "raw": ["-m", "bench.rawserver", "--port", "{port}"],
+    "bare-asgi": [
+        *("-m", "uvicorn", "--port", "{port}"),
+        *("--log-level", "warning", "bench.bareasgi:app"),
+    ],
+}
+
+
+@pytest.fixture(scope="module", params=sorted(REFERENCE_SERVERS))
+def raw(request: pytest.FixtureRequest) -> Iterator[str]:
     import os
 
     port = free_port()
+    argv = [a.format(port=port) for a in REFERENCE_SERVERS[request.param]]
     server = Process(
-        [sys.executable, "-m", "bench.rawserver", "--port", str(port)],
+        [sys.executable, *argv],
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         log=ROOT / "test-output" / f"rawserver-{port}.log",
         core=None,

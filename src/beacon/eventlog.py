@@ -156,16 +156,19 @@ def append_to_each(
     if not names:
         return []
     using = _db(None)
-    Stream.objects.using(using).bulk_create(
-        [Stream(name=name, epoch=new_epoch()) for name in names], ignore_conflicts=True
-    )
+    streams = Stream.objects.using(using)
+    existing = set(streams.filter(name__in=names).values_list("name", flat=True))
+    if len(existing) < len(names):  # create the missing rows before locking any
+        streams.bulk_create(
+            [Stream(name=name, epoch=new_epoch()) for name in names if name not in existing],
+            ignore_conflicts=True,
+        )
     reserved: dict[str, tuple[int, str, int]] = {}
     table = Stream._meta.db_table
     for start in range(0, len(names), 500):
         chunk = names[start : start + 500]
         list(
-            Stream.objects.using(using)
-            .select_for_update()
+            streams.select_for_update()
             .filter(name__in=chunk)
             .order_by("name")
             .values_list("id", flat=True)

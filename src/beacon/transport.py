@@ -7,10 +7,13 @@ Two modes, chosen from the channel layer that ``BEACON["CHANNEL_LAYER"]`` names:
   layer cannot reach another process anyway; publishers elsewhere (``beacon_notify``,
   a Celery worker) are brought in by each hub's log watcher.
 * **layer** (channels_redis): one ``group_send`` per event to the stream's group,
-  which each process's hub joins once. Sends from synchronous code run on one
-  long-lived event loop in a daemon thread, in order. ``async_to_sync`` would make
-  and close a loop per call, which is what gives channels_redis its "Event loop is
-  closed" errors under Celery.
+  which each process's hub joins once. Sends from synchronous code run in order on
+  one long-lived event loop: in a server process, the hub's own loop (a view or a
+  ``post_save`` handler there hands its events over and returns); elsewhere (Celery,
+  ``beacon_notify``) a loop in a daemon thread. ``async_to_sync`` would make and
+  close a loop per call, which is what gives channels_redis its "Event loop is
+  closed" errors under Celery; and a second loop thread in a server process would
+  contend with the server's loop for the GIL on every send.
 
 Either way delivery is best effort: the database is the source of truth, and what a
 send loses the hubs' log watchers and the per-subscription gap check recover.
@@ -80,25 +83,51 @@ async def _send_all(layer: Any, items: Sequence[Item]) -> None:
 
 
 class _Sender:
-    """A daemon thread with one event loop that sends to the layer, in submission order."""
+    """Sends to the layer in submission order, from one task on one event loop.
 
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+    ``loop`` None: a loop of its own in a daemon thread. Otherwise an already running
+    loop (a server's); the queue and the task are made there on first use.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.queue: asyncio.Queue[tuple[Any, Sequence[Item]]] | None = None
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="beacon-sender", daemon=True)
+        self.thread: threading.Thread | None = None
+        if loop is not None:
+            self.loop = loop
+            return
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self.thread = threading.Thread(
+            target=self._run, args=(ready,), name="beacon-sender", daemon=True
+        )
         self.thread.start()
-        self.ready.wait()
+        ready.wait()
 
-    def _run(self) -> None:
+    @property
+    def alive(self) -> bool:
+        if self.thread is not None:
+            return self.thread.is_alive()
+        return self.loop.is_running() and not self.loop.is_closed()
+
+    def _run(self, ready: threading.Event) -> None:
         asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self._drain())
+        self.loop.run_until_complete(self._drain(ready))
 
-    async def _drain(self) -> None:
-        self.queue = asyncio.Queue()
-        self.ready.set()
+    def _put(self, entry: tuple[Any, Sequence[Item]]) -> None:
+        """On the loop: queue ``entry``, starting the drain task on first use."""
+        if self.queue is None:
+            self.queue = asyncio.Queue()
+            self.loop.create_task(self._drain(None))
+        self.queue.put_nowait(entry)
+
+    async def _drain(self, ready: threading.Event | None) -> None:
+        if self.queue is None:
+            self.queue = asyncio.Queue()
+        if ready is not None:
+            ready.set()
+        queue = self.queue
         while True:
-            layer, items = await self.queue.get()
+            layer, items = await queue.get()
             try:
                 await _send_all(layer, items)
             except Exception as exc:
@@ -106,16 +135,19 @@ class _Sender:
                     "beacon: channel layer send failed (%s); log watchers will deliver", exc
                 )
             finally:
-                self.queue.task_done()
+                queue.task_done()
 
     def submit(self, layer: Any, items: Sequence[Item]) -> None:
-        assert self.queue is not None
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, (layer, list(items)))
+        self.loop.call_soon_threadsafe(self._put, (layer, list(items)))
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until everything submitted so far was sent (or failed)."""
-        assert self.queue is not None
-        future = asyncio.run_coroutine_threadsafe(self.queue.join(), self.loop)
+        """Wait until everything submitted so far was sent (or failed). Not on its loop."""
+
+        async def joined() -> None:
+            if self.queue is not None:
+                await self.queue.join()
+
+        future = asyncio.run_coroutine_threadsafe(joined(), self.loop)
         try:
             future.result(timeout)
             return True
@@ -124,17 +156,24 @@ class _Sender:
 
 
 _sender_lock = threading.Lock()
-_the_sender: _Sender | None = None
+_senders: dict[asyncio.AbstractEventLoop | None, _Sender] = {}
 
 
 def _sender() -> _Sender:
-    global _the_sender
+    """The hub's loop's sender in a server process; else the daemon thread's."""
+    from .hub import hubs
+
+    loop = next((h.loop for h in hubs() if h.loop.is_running() and not h.loop.is_closed()), None)
     with _sender_lock:
-        if _the_sender is None or not _the_sender.thread.is_alive():
-            _the_sender = _Sender()
-        return _the_sender
+        for key, old in list(_senders.items()):  # senders of loops that are gone
+            if key is not loop and not old.alive:
+                del _senders[key]
+        sender = _senders.get(loop)
+        if sender is None or not sender.alive:
+            sender = _senders[loop] = _Sender(loop)
+        return sender
 
 
 def flush(timeout: float = 10.0) -> bool:
     """Block until queued layer sends are done; call before a short-lived process exits."""
-    return True if _the_sender is None else _the_sender.flush(timeout)
+    return all(sender.flush(timeout) for sender in list(_senders.values()) if sender.alive)

@@ -75,6 +75,8 @@ class BeaconConsumer(AsyncWebsocketConsumer):
     hub: Hub
     user: Any
     subscriptions: dict[str, Subscription]
+    active = False  # accepted, signed in, attached to the hub
+    closing = False
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -103,8 +105,6 @@ class BeaconConsumer(AsyncWebsocketConsumer):
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         self.config = get_config()
         self.subscriptions = {}
-        self.active = False  # accepted, signed in, attached to the hub
-        self.closing = False
         #: Frames waiting for the writer task; both exist only while there are some.
         self.backlog: deque[tuple[str | None, int | None, str]] | None = None
         self.writer: asyncio.Task[None] | None = None

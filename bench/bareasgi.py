@@ -10,14 +10,12 @@ server: connect to ``/?u=N`` to be user ``N``; ``/bench/publish`` runs a
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections import defaultdict
 from typing import Any
 from urllib.parse import parse_qs
 
-from . import publishplan
+from . import publishloop
 
 Send = Any
 clients: dict[Send, int] = {}
@@ -53,30 +51,16 @@ async def http(scope: dict[str, Any], receive: Any, send: Send) -> None:
     if scope["path"] != "/bench/publish":
         body, status = b"not found", 404
     else:
-        body, status = json.dumps(await publish(scope["query_string"].decode())).encode(), 200
+        query = scope["query_string"].decode()
+        answer = await publishloop.publish(
+            query, lambda: list(clients), lambda u: users.get(u, ()), send_to
+        )
+        body, status = json.dumps(answer).encode(), 200
     await send({"type": "http.response.start", "status": status, "headers": []})
     await send({"type": "http.response.body", "body": body})
 
 
-async def publish(query: str) -> dict[str, float]:
-    plan, rate, drop = publishplan.parse_query(query)
-    started = time.monotonic()
-    for done, (i, user_indexes) in enumerate(publishplan.calls(plan)):
-        wait = publishplan.delay(started, done, rate, time.monotonic())
-        if wait:
-            await asyncio.sleep(wait)
-        message = {
-            "type": "websocket.send",
-            "text": json.dumps({"type": "tick", **publishplan.data(i)}),
-        }
-        if plan.kind == "broadcast":
-            targets = list(clients)
-            if i == drop and targets:
-                targets = targets[1:]
-        else:
-            targets = [s for u in user_indexes for s in users.get(u, ())]
-        for target in targets:
-            await target(message)
-        if rate <= 0 and done % 64 == 63:
-            await asyncio.sleep(0)  # let writes drain between bursts
-    return {"published": plan.count, "elapsed": time.monotonic() - started}
+async def send_to(targets: list[Send], text: str) -> None:
+    message = {"type": "websocket.send", "text": text}
+    for target in targets:
+        await target(message)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import time
 from collections import defaultdict
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,7 +22,7 @@ from websockets import broadcast
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from . import publishplan
+from . import publishloop
 
 clients: dict[ServerConnection, int] = {}
 users: dict[int, set[ServerConnection]] = defaultdict(set)
@@ -41,31 +40,17 @@ async def handler(ws: ServerConnection) -> None:
         users[user].discard(ws)
 
 
-async def publish(query: str) -> dict[str, float]:
-    plan, rate, drop = publishplan.parse_query(query)
-    started = time.monotonic()
-    for done, (i, user_indexes) in enumerate(publishplan.calls(plan)):
-        wait = publishplan.delay(started, done, rate, time.monotonic())
-        if wait:
-            await asyncio.sleep(wait)
-        text = json.dumps({"type": "tick", **publishplan.data(i)})
-        if plan.kind == "broadcast":
-            targets = list(clients)
-            if i == drop and targets:
-                targets = targets[1:]
-        else:
-            targets = [ws for u in user_indexes for ws in users.get(u, ())]
-        broadcast(targets, text)
-        if rate <= 0 and done % 64 == 63:
-            await asyncio.sleep(0)  # let writes drain between bursts
-    return {"published": plan.count, "elapsed": time.monotonic() - started}
+async def send(targets: list[ServerConnection], text: str) -> None:
+    broadcast(targets, text)
 
 
 async def process_request(conn: ServerConnection, request: Request) -> Response | None:
     path = urlsplit(request.path)
     if path.path != "/bench/publish":
         return None
-    result = await publish(path.query)
+    result = await publishloop.publish(
+        path.query, lambda: list(clients), lambda u: users.get(u, ()), send
+    )
     return conn.respond(200, json.dumps(result))
 
 

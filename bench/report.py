@@ -147,7 +147,10 @@ def render(
         f = r.figures
         rf = raw.figures if raw else {}
         b = by_name.get(f"baseline-{r.config.layer}")
-        bf = b.figures if b else {}
+        bf = dict(b.figures) if b else {}
+        if bf.get(f"lost_bcast{n2}"):  # its figures cover the few it delivered: no ratio
+            bf.pop(f"cpu_per_delivery{n2}_us", None)
+            bf.pop(f"bcast{n2}_p99_ms", None)
         a = by_name.get(f"asgi-{r.config.server}")
         af = a.figures if a else {}
         cpu_key, p99_key = f"cpu_per_delivery{n2}_us", f"bcast{n2}_p99_ms"

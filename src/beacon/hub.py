@@ -4,8 +4,9 @@ Plain Channels gives every socket a channel and puts one layer message into each
 socket's queue. The hub instead joins a stream's group **once per process**, receives
 each event once, and offers the already-serialized frame to the local sockets that
 subscribe to the stream. Sockets (consumers, see ``consumers.py``) own their
-connection; each keeps a small bounded queue that the hub fills without waiting, so
-one slow socket never stalls the others.
+connection: an offer sends at once when nothing is pending for that socket, and
+otherwise joins the socket's small bounded backlog; either way the hub never waits,
+so one slow socket never stalls the others.
 
 The hub also runs:
 
@@ -48,7 +49,7 @@ class Sink(Protocol):
     """A socket as the hub sees it."""
 
     def offer(self, stream: str | None, seq: int | None, frame: str) -> None:
-        """Queue a frame without waiting (``stream`` None: a frame for the socket itself)."""
+        """Send or queue a frame without waiting (``stream`` None: for the socket itself)."""
 
 
 class Hub:

@@ -7,13 +7,10 @@ Two modes, chosen from the channel layer that ``BEACON["CHANNEL_LAYER"]`` names:
   layer cannot reach another process anyway; publishers elsewhere (``beacon_notify``,
   a Celery worker) are brought in by each hub's log watcher.
 * **layer** (channels_redis): one ``group_send`` per event to the stream's group,
-  which each process's hub joins once. Sends from synchronous code run in order on
-  one long-lived event loop: in a server process, the hub's own loop (a view or a
-  ``post_save`` handler there hands its events over and returns); elsewhere (Celery,
-  ``beacon_notify``) a loop in a daemon thread. ``async_to_sync`` would make and
-  close a loop per call, which is what gives channels_redis its "Event loop is
-  closed" errors under Celery; and a second loop thread in a server process would
-  contend with the server's loop for the GIL on every send.
+  which each process's hub joins once. Sends from synchronous code run on one
+  long-lived event loop in a daemon thread, in order. ``async_to_sync`` would make
+  and close a loop per call, which is what gives channels_redis its "Event loop is
+  closed" errors under Celery.
 
 Either way delivery is best effort: the database is the source of truth, and what a
 send loses the hubs' log watchers and the per-subscription gap check recover.
@@ -83,51 +80,25 @@ async def _send_all(layer: Any, items: Sequence[Item]) -> None:
 
 
 class _Sender:
-    """Sends to the layer in submission order, from one task on one event loop.
+    """A daemon thread with one event loop that sends to the layer, in submission order."""
 
-    ``loop`` None: a loop of its own in a daemon thread. Otherwise an already running
-    loop (a server's); the queue and the task are made there on first use.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        self.queue: asyncio.Queue[tuple[Any, Sequence[Item]]] | None = None
-        self.thread: threading.Thread | None = None
-        if loop is not None:
-            self.loop = loop
-            return
+    def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        self.thread = threading.Thread(
-            target=self._run, args=(ready,), name="beacon-sender", daemon=True
-        )
+        self.queue: asyncio.Queue[tuple[Any, Sequence[Item]]] | None = None
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="beacon-sender", daemon=True)
         self.thread.start()
-        ready.wait()
+        self.ready.wait()
 
-    @property
-    def alive(self) -> bool:
-        if self.thread is not None:
-            return self.thread.is_alive()
-        return self.loop.is_running() and not self.loop.is_closed()
-
-    def _run(self, ready: threading.Event) -> None:
+    def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self._drain(ready))
+        self.loop.run_until_complete(self._drain())
 
-    def _put(self, entry: tuple[Any, Sequence[Item]]) -> None:
-        """On the loop: queue ``entry``, starting the drain task on first use."""
-        if self.queue is None:
-            self.queue = asyncio.Queue()
-            self.loop.create_task(self._drain(None))
-        self.queue.put_nowait(entry)
-
-    async def _drain(self, ready: threading.Event | None) -> None:
-        if self.queue is None:
-            self.queue = asyncio.Queue()
-        if ready is not None:
-            ready.set()
-        queue = self.queue
+    async def _drain(self) -> None:
+        self.queue = asyncio.Queue()
+        self.ready.set()
         while True:
-            layer, items = await queue.get()
+            layer, items = await self.queue.get()
             try:
                 await _send_all(layer, items)
             except Exception as exc:
@@ -135,19 +106,16 @@ class _Sender:
                     "beacon: channel layer send failed (%s); log watchers will deliver", exc
                 )
             finally:
-                queue.task_done()
+                self.queue.task_done()
 
     def submit(self, layer: Any, items: Sequence[Item]) -> None:
-        self.loop.call_soon_threadsafe(self._put, (layer, list(items)))
+        assert self.queue is not None
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, (layer, list(items)))
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until everything submitted so far was sent (or failed). Not on its loop."""
-
-        async def joined() -> None:
-            if self.queue is not None:
-                await self.queue.join()
-
-        future = asyncio.run_coroutine_threadsafe(joined(), self.loop)
+        """Wait until everything submitted so far was sent (or failed)."""
+        assert self.queue is not None
+        future = asyncio.run_coroutine_threadsafe(self.queue.join(), self.loop)
         try:
             future.result(timeout)
             return True
@@ -156,24 +124,17 @@ class _Sender:
 
 
 _sender_lock = threading.Lock()
-_senders: dict[asyncio.AbstractEventLoop | None, _Sender] = {}
+_the_sender: _Sender | None = None
 
 
 def _sender() -> _Sender:
-    """The hub's loop's sender in a server process; else the daemon thread's."""
-    from .hub import hubs
-
-    loop = next((h.loop for h in hubs() if h.loop.is_running() and not h.loop.is_closed()), None)
+    global _the_sender
     with _sender_lock:
-        for key, old in list(_senders.items()):  # senders of loops that are gone
-            if key is not loop and not old.alive:
-                del _senders[key]
-        sender = _senders.get(loop)
-        if sender is None or not sender.alive:
-            sender = _senders[loop] = _Sender(loop)
-        return sender
+        if _the_sender is None or not _the_sender.thread.is_alive():
+            _the_sender = _Sender()
+        return _the_sender
 
 
 def flush(timeout: float = 10.0) -> bool:
     """Block until queued layer sends are done; call before a short-lived process exits."""
-    return all(sender.flush(timeout) for sender in list(_senders.values()) if sender.alive)
+    return True if _the_sender is None else _the_sender.flush(timeout)

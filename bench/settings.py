@@ -36,14 +36,9 @@ DATABASES = BENCH_DATABASES
 LOGGING = BENCH_LOGGING
 
 # Experiment switch (docs/benchmarks.md, "garbage collection"): BENCH_GC=off runs the
-# server without automatic cyclic garbage collection; BENCH_GC=tuned freezes what
-# start-up made and raises the collection thresholds. Never set by `make bench`.
+# server without automatic cyclic garbage collection. Never set by `make bench`.
+# (BEACON_GC_TUNED=1, the Daphne unit's setting, is read by demo/asgi.py.)
 if os.environ.get("BENCH_GC") == "off":
     import gc
 
     gc.disable()
-elif os.environ.get("BENCH_GC") == "tuned":
-    import gc
-
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)

@@ -13,3 +13,12 @@ from channels.routing import ProtocolTypeRouter  # noqa: E402
 from beacon.routing import websocket_application  # noqa: E402
 
 application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application()})
+
+if os.environ.get("BEACON_GC_TUNED"):
+    # A process holding thousands of long-lived sockets: keep what start-up made out
+    # of garbage collection and collect less often. On Daphne this halved the CPU per
+    # delivery of a broadcast to 5,000 (docs/benchmarks.md, "Garbage collection").
+    import gc
+
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)

@@ -57,8 +57,8 @@ test-django6:
 	@if [ -z "$(PYTHON312)" ]; then echo "test-django6: no Python >= 3.12 found, skipped"; else \
 	  $(MAKE) $(VENV6)/.installed && $(VENV6)/bin/python -m django --version && \
 	  SQLITE_TEST_NAME=$(CURDIR)/test-db-django6.sqlite3 $(VENV6)/bin/pytest -q -p no:cacheprovider \
-	    tests/test_protocol.py tests/test_sequencing.py tests/test_streams.py tests/test_publish.py \
-	    tests/test_consumers.py tests/test_processes.py; fi
+	    tests/test_protocol.py tests/test_sequencing.py tests/test_streams.py tests/test_publishing.py \
+	    tests/doors/test_websocket.py tests/processes/test_processes.py; fi
 
 test-js:
 	@if [ -d tests/js ]; then node --test tests/js/; fi

@@ -31,8 +31,8 @@ _LAZY = {
     "publish": "publishing",
     "publish_ephemeral": "publishing",
     "send_notification": "publishing",
-    "mark_read": "readstate",
-    "unread_count": "readstate",
+    "mark_read": "notifications",
+    "unread_count": "notifications",
 }
 
 

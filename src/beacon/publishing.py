@@ -19,9 +19,10 @@ from channels.db import database_sync_to_async
 from django.db import transaction
 from django.db.models import Count
 
-from . import eventlog, transport
+from . import eventlog
 from .eventlog import Appended
 from .exceptions import PublishError
+from .fanout import relay as transport
 from .models import Notification
 from .protocol import check_event, event_frame
 from .streams import parse_stream, user_stream
@@ -61,7 +62,7 @@ def _check_notification(message: Any, data: dict[str, Any]) -> None:
 
 
 def _append_notification(user_id: Any, message: str, data: dict[str, Any]) -> Appended:
-    from .readstate import unread_count
+    from .notifications import unread_count
 
     event = eventlog.append(
         user_stream(user_id),

@@ -93,7 +93,8 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 async def drain(signum: int | None = None) -> None:
     """Stop accepting, close every connection with 4012, wait, then let the server exit."""
-    from . import hub, metrics
+    from . import metrics
+    from .fanout import hub
 
     global _draining
     _draining = True

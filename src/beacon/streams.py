@@ -102,12 +102,12 @@ class UserStreamPolicy(StreamPolicy):
         return bool(user.is_authenticated) and str(user.pk) == key
 
     def subscribe_state(self, user: Any, key: str) -> dict[str, Any]:
-        from .readstate import unread_count
+        from .notifications import unread_count
 
         return {"unread": unread_count(user.pk)}
 
     def mark_read(self, user: Any, key: str, *, seq: int | None, up_to: int | None) -> None:
-        from .readstate import mark_read
+        from .notifications import mark_read
 
         mark_read(user.pk, seq=seq, up_to=up_to)
 

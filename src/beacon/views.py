@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from . import eventlog
 from .exceptions import StreamError
 from .models import Notification
-from .readstate import mark_read, unread_count
+from .notifications import mark_read, unread_count
 from .streams import policy_for, user_stream
 
 MAX_LIMIT = 100
@@ -137,7 +137,7 @@ def healthz(request: HttpRequest) -> HttpResponse:
     """200 when the database and the channel layer answer, 503 otherwise."""
     from asgiref.sync import async_to_sync
 
-    from .transport import get_layer
+    from .fanout.relay import get_layer
 
     checks: dict[str, str] = {}
     try:

@@ -32,11 +32,12 @@ from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from . import eager, eventlog, metrics, shutdown
-from .conf import get_config
-from .exceptions import Forbidden, ProtocolError, StreamError
-from .hub import Hub, get_hub
-from .protocol import (
+from .. import eventlog, metrics, shutdown
+from ..conf import get_config
+from ..exceptions import Forbidden, ProtocolError, StreamError
+from ..fanout import eager
+from ..fanout.hub import Hub, get_hub
+from ..protocol import (
     ClientFrame,
     CloseCode,
     ErrorCode,
@@ -54,9 +55,9 @@ from .protocol import (
     unsubscribed_frame,
     welcome_frame,
 )
-from .ratelimit import TokenBucket
-from .sequencing import Verdict, check, resume_point
-from .streams import StreamPolicy, parse_stream, policy_for, user_stream
+from ..ratelimit import TokenBucket
+from ..sequencing import Verdict, check, resume_point
+from ..streams import StreamPolicy, parse_stream, policy_for, user_stream
 
 log = logging.getLogger("beacon.consumers")
 

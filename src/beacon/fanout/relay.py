@@ -26,8 +26,8 @@ from typing import Any
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
-from .conf import get_config
-from .streams import group_name
+from ..conf import get_config
+from ..streams import group_name
 
 log = logging.getLogger("beacon.transport")
 

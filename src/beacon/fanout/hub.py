@@ -34,11 +34,11 @@ from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
 
-from . import eventlog, metrics
-from .conf import get_config
-from .protocol import PING_FRAME
-from .streams import group_name
-from .transport import Item, get_layer
+from .. import eventlog, metrics
+from ..conf import get_config
+from ..protocol import PING_FRAME
+from ..streams import group_name
+from .relay import Item, get_layer
 
 log = logging.getLogger("beacon.hub")
 

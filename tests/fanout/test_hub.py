@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from beacon import eventlog, notify
-from beacon.hub import Hub
+from beacon.fanout.hub import Hub
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

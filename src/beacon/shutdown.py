@@ -122,9 +122,9 @@ async def drain(signum: int | None = None) -> None:
 
 
 async def _close_all(connections: list[Any]) -> None:
-    """Close each connection with 4012 (``close_with`` closes a socket once)."""
+    """Close each connection with 4012 (an outbox closes its connection once)."""
     results = await asyncio.gather(
-        *(c.close_with(CloseCode.SERVER_RESTART) for c in connections), return_exceptions=True
+        *(c.close(CloseCode.SERVER_RESTART) for c in connections), return_exceptions=True
     )
     for result in results:
         if isinstance(result, Exception):

@@ -7,23 +7,17 @@ socket, subscribed at connect to the user's own stream (resuming from
 ``{"type": "notification", "message": …}`` plus ``stream``/``seq``/``epoch``.
 
 A consumer has no channel-layer channel of its own (its ``__call__`` sets none up):
-the hub receives each event once per process and offers it to the socket, which passes
-it through the seq check (``sequencing.check``) — duplicate: drop, next: send, gap:
-fill from the log first. A socket with nothing pending sends the frame at once, on the
-hub's stack (``eager.start``: no task, no wake-up). Otherwise — a send still waiting,
-a replay or gap fill holding the subscription's lock, frames already queued — the
-frame joins the socket's bounded backlog, which a writer task (started only then)
-drains in order. So a stream's frames leave in seq order, and one slow socket never
-holds up the others.
+the hub receives each event once per process and offers it to the socket's
+:class:`~beacon.fanout.outbox.Outbox`, which sends it at once, queues it, or closes a
+socket that cannot keep up (4013). The consumer keeps the socket's lifecycle and its
+frame handling; the outbox, everything that goes out to it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -35,8 +29,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from .. import eventlog, metrics, shutdown
 from ..conf import get_config
 from ..exceptions import Forbidden, ProtocolError, StreamError
-from ..fanout import eager
 from ..fanout.hub import Hub, get_hub
+from ..fanout.outbox import Outbox, Track
 from ..protocol import (
     ClientFrame,
     CloseCode,
@@ -56,28 +50,27 @@ from ..protocol import (
     welcome_frame,
 )
 from ..ratelimit import TokenBucket
-from ..sequencing import Verdict, check, resume_point
+from ..sequencing import resume_point
 from ..streams import StreamPolicy, parse_stream, policy_for, user_stream
 
 log = logging.getLogger("beacon.consumers")
 
 
-@dataclass(eq=False, slots=True)
-class Subscription:
-    stream: str
+@dataclass(eq=False, slots=True, kw_only=True)
+class Subscription(Track):
+    """A stream the socket subscribes to: its policy and key, and where delivery is."""
+
     policy: StreamPolicy
     key: str
     epoch: str = ""
-    last: int = 0
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class BeaconConsumer(AsyncWebsocketConsumer):
     hub: Hub
     user: Any
     subscriptions: dict[str, Subscription]
+    outbox: Outbox[Subscription]
     active = False  # accepted, signed in, attached to the hub
-    closing = False
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -105,12 +98,14 @@ class BeaconConsumer(AsyncWebsocketConsumer):
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         self.config = get_config()
-        self.subscriptions = {}
-        #: Frames waiting for the writer task; both exist only while there are some.
-        self.backlog: deque[tuple[str | None, int | None, str]] | None = None
-        self.writer: asyncio.Task[None] | None = None
-        #: A send that had to wait (``eager.start``); later frames queue behind it.
-        self.inflight: asyncio.Task[None] | None = None
+        self.outbox = Outbox(
+            self._send_text,
+            self._close,
+            queue_size=self.config["SOCKET_QUEUE_SIZE"],
+            page_size=self.config["REPLAY_PAGE_SIZE"],
+        )
+        #: The outbox delivers to what the consumer subscribes: one dict, shared.
+        self.subscriptions = self.outbox.tracks
         self.user = self.scope.get("user")
         await self.accept()
         if shutdown.install() and shutdown.draining():
@@ -119,13 +114,13 @@ class BeaconConsumer(AsyncWebsocketConsumer):
             return
         if self.user is None or not self.user.is_authenticated:
             metrics.rejected_handshake("unauthenticated")
-            await self.close(code=int(CloseCode.UNAUTHENTICATED))
+            await self.close_with(CloseCode.UNAUTHENTICATED)
             return
         self.bucket = TokenBucket(
             rate=self.config["RATE_LIMIT_PER_SECOND"], burst=self.config["RATE_LIMIT_BURST"]
         )
         self.hub = get_hub()
-        await self.hub.attach(self)
+        await self.hub.attach(self.outbox)
         self.active = True
         metrics.connection_opened()
         await self.send(
@@ -143,12 +138,8 @@ class BeaconConsumer(AsyncWebsocketConsumer):
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         if self.active:
             self.active = False
-            self.closing = True
-            for task in (self.writer, self.inflight):
-                if task is not None:
-                    task.cancel()
-            self.backlog = None
-            await self.hub.detach(self)
+            self.outbox.stop()
+            await self.hub.detach(self.outbox)
             metrics.connection_closed()
             for sub in list(self.subscriptions.values()):
                 await self._left(sub)
@@ -161,12 +152,19 @@ class BeaconConsumer(AsyncWebsocketConsumer):
         except Exception:
             log.exception("beacon: %s's left() hook failed", type(sub.policy).__name__)
 
+    @property
+    def closing(self) -> bool:
+        return self.outbox.closing
+
     async def close_with(self, code: CloseCode) -> None:
-        """Close once, with a documented code."""
-        if not self.closing:
-            self.closing = True
-            metrics.error(code.name.lower())
-            await self.close(code=int(code))  # autobahn takes ints only
+        """Close once, with a documented code (through the outbox: one close path)."""
+        await self.outbox.close(code)
+
+    async def _send_text(self, text: str) -> None:
+        await self.base_send({"type": "websocket.send", "text": text})
+
+    async def _close(self, code: int) -> None:
+        await self.close(code=code)  # autobahn takes ints only
 
     # -- incoming frames -----------------------------------------------------------------
 
@@ -231,7 +229,7 @@ class BeaconConsumer(AsyncWebsocketConsumer):
         stream = frame.stream
         policy, key = self._policy(stream, frame.ref)
         if stream in self.subscriptions:
-            await self.hub.remove(stream, self)
+            await self.hub.remove(stream, self.outbox)
             await self._left(self.subscriptions.pop(stream))
         elif len(self.subscriptions) >= self.config["MAX_SUBSCRIPTIONS"]:
             raise ProtocolError(
@@ -256,7 +254,7 @@ class BeaconConsumer(AsyncWebsocketConsumer):
         sub = Subscription(stream=stream, policy=policy, key=key, epoch=position.epoch, last=after)
         async with sub.lock:
             self.subscriptions[stream] = sub
-            await self.hub.add(stream, self, position.last_seq)
+            await self.hub.add(stream, self.outbox, position.last_seq)
             await self.send(
                 subscribed_frame(
                     stream=stream,
@@ -271,7 +269,7 @@ class BeaconConsumer(AsyncWebsocketConsumer):
             if frame.since is not None:
                 metrics.resume(recovered)
                 if recovered:
-                    await self._catch_up(sub, None)
+                    await self.outbox.catch_up(sub, None)
         await policy.joined(self, key)
 
     def _subscription(self, stream: str, ref: Any) -> Subscription:
@@ -285,7 +283,7 @@ class BeaconConsumer(AsyncWebsocketConsumer):
     async def unsubscribe(self, frame: Unsubscribe) -> None:
         sub = self._subscription(frame.stream, frame.ref)
         del self.subscriptions[frame.stream]
-        await self.hub.remove(frame.stream, self)
+        await self.hub.remove(frame.stream, self.outbox)
         await self._left(sub)
         await self.send(unsubscribed_frame(stream=frame.stream, ref=frame.ref))
 
@@ -315,118 +313,6 @@ class BeaconConsumer(AsyncWebsocketConsumer):
     async def typing(self, frame: Typing) -> None:
         sub = self._subscription(frame.stream, frame.ref)
         await sub.policy.typing(self, sub.key)
-
-    # -- outgoing: the hub's side ---------------------------------------------------------------
-
-    def offer(self, stream: str | None, seq: int | None, frame: str) -> None:
-        """Called by the hub, never waits: send now if nothing is pending, else queue.
-
-        ``stream`` None: a frame for the socket itself (heartbeat, presence snapshot).
-        """
-        if self.closing:
-            return
-        if self.writer is None and self.inflight is None:
-            sub = None if stream is None else self.subscriptions.get(stream)
-            if stream is None or seq is None:
-                if stream is None or sub is not None:
-                    self._send_now(frame)
-                return
-            if sub is None:
-                return
-            if not sub.lock.locked():
-                verdict = check(sub.last, seq)
-                if verdict is Verdict.DUPLICATE:
-                    return
-                if verdict is Verdict.DELIVER:
-                    sub.last = seq
-                    metrics.delivered()
-                    self._send_now(frame)
-                    return
-        if self.backlog is None:
-            self.backlog = deque()
-        elif len(self.backlog) >= self.config["SOCKET_QUEUE_SIZE"]:
-            self.closing = True
-            self.backlog = None
-            metrics.error("too_slow")
-            asyncio.get_running_loop().create_task(self.close(code=int(CloseCode.TOO_SLOW)))
-            return
-        self.backlog.append((stream, seq, frame))
-        if self.writer is None:
-            self.writer = asyncio.get_running_loop().create_task(self._write_backlog())
-
-    def _send_now(self, frame: str) -> None:
-        """Send on the caller's stack; a send that has to wait finishes as ``inflight``."""
-        try:
-            self.inflight = eager.start(self.base_send({"type": "websocket.send", "text": frame}))
-        except Exception as exc:
-            self._send_failed(exc)
-            return
-        if self.inflight is not None:
-            self.inflight.add_done_callback(self._inflight_done)
-
-    def _inflight_done(self, task: asyncio.Task[None]) -> None:
-        if self.inflight is task:
-            self.inflight = None
-        if not task.cancelled() and task.exception() is not None:
-            self._send_failed(task.exception())
-
-    def _send_failed(self, exc: BaseException) -> None:
-        """The server refused a frame: the client is gone (its disconnect follows)."""
-        self.closing = True
-        self.backlog = None
-        if not isinstance(exc, OSError):  # uvicorn's ClientDisconnected is an OSError
-            log.error("beacon: sending to a socket failed", exc_info=exc)
-
-    async def _write_backlog(self) -> None:
-        """Drain the backlog in order, then stop (the next backlog starts a new writer)."""
-        try:
-            while self.backlog:
-                if self.inflight is not None:
-                    await asyncio.wait((self.inflight,))
-                    self.inflight = None
-                    continue
-                stream, seq, frame = self.backlog.popleft()
-                sub = None if stream is None else self.subscriptions.get(stream)
-                if stream is None or (seq is None and sub is not None):
-                    await self.send(frame)
-                elif sub is not None and seq is not None:
-                    await self._deliver(sub, seq, frame)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("beacon: delivery to a socket failed")
-            self.backlog = None
-            await self.close_with(CloseCode.INTERNAL_ERROR)
-        finally:
-            self.writer = None
-            if not self.backlog:
-                self.backlog = None
-
-    async def _deliver(self, sub: Subscription, seq: int, frame: str) -> None:
-        async with sub.lock:
-            verdict = check(sub.last, seq)
-            if verdict is Verdict.DELIVER:
-                await self.send(frame)
-                sub.last = seq
-                metrics.delivered()
-            elif verdict is Verdict.GAP:
-                metrics.gap_fill()
-                await self._catch_up(sub, seq)
-                if sub.last < seq:  # the log no longer has the missing ones
-                    await self.send(frame)
-                    sub.last = seq
-
-    async def _catch_up(self, sub: Subscription, upto: int | None) -> None:
-        """Send the stream's logged events after ``sub.last`` (up to ``upto``), in order."""
-        page = self.config["REPLAY_PAGE_SIZE"]
-        while upto is None or sub.last < upto:
-            rows = await database_sync_to_async(eventlog.events_after)(sub.stream, sub.last)
-            for seq, frame in rows:
-                if seq > sub.last:
-                    await self.send(frame)
-                    sub.last = seq
-            if len(rows) < page:
-                break
 
 
 class NotificationConsumer(BeaconConsumer):

@@ -3,10 +3,10 @@
 Plain Channels gives every socket a channel and puts one layer message into each
 socket's queue. The hub instead joins a stream's group **once per process**, receives
 each event once, and offers the already-serialized frame to the local sockets that
-subscribe to the stream. Sockets (consumers, see ``consumers.py``) own their
-connection: an offer sends at once when nothing is pending for that socket, and
-otherwise joins the socket's small bounded backlog; either way the hub never waits,
-so one slow socket never stalls the others.
+subscribe to the stream. Each connection's outbox (``outbox.py``) owns the way out:
+an offer sends at once when nothing is pending for that connection, and otherwise
+joins its small bounded backlog; either way the hub never waits, so one slow
+connection never stalls the others.
 
 The hub also runs:
 
@@ -36,7 +36,7 @@ from channels.db import database_sync_to_async
 
 from .. import eventlog, metrics
 from ..conf import get_config
-from ..protocol import PING_FRAME
+from ..protocol import PING_FRAME, CloseCode
 from ..streams import group_name
 from .relay import Item, get_layer
 
@@ -46,10 +46,13 @@ GROUP_REFRESH_SECONDS = 60.0
 
 
 class Sink(Protocol):
-    """A socket as the hub sees it."""
+    """A connection as the hub sees it: a front door's :class:`~.outbox.Outbox`."""
 
     def offer(self, stream: str | None, seq: int | None, frame: str) -> None:
         """Send or queue a frame without waiting (``stream`` None: for the socket itself)."""
+
+    async def close(self, code: CloseCode) -> None:
+        """Close the connection once, with a documented code (shutdown's 4012)."""
 
 
 class Hub:

@@ -28,9 +28,8 @@ import contextlib
 import contextvars
 import logging
 import time
-import weakref
-from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from collections.abc import Iterable
+from typing import Protocol, cast
 
 from channels.db import database_sync_to_async
 
@@ -38,6 +37,7 @@ from .. import eventlog, metrics
 from ..conf import get_config
 from ..protocol import PING_FRAME, CloseCode
 from ..streams import group_name
+from . import relay
 from .relay import Item, get_layer
 
 log = logging.getLogger("beacon.hub")
@@ -235,29 +235,11 @@ def _read_missed(behind: dict[str, int]) -> list[Item]:
     return items
 
 
-_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
-
-
 def get_hub() -> Hub:
-    """The hub of the running event loop (created on first use)."""
-    loop = asyncio.get_running_loop()
-    hub = _hubs.get(loop)
-    if hub is None:
-        hub = _hubs[loop] = Hub(loop)
-    return hub
+    """The hub of the running event loop (created on first use, kept by the relay)."""
+    return cast(Hub, relay.hubs.get(Hub))
 
 
-def dispatch_everywhere(items: Sequence[Item]) -> None:
-    """Local mode: hand events to every hub in this process, from any thread."""
-    for loop, hub in list(_hubs.items()):
-        if not hub.subscribers:
-            continue
-        try:
-            loop.call_soon_threadsafe(hub.dispatch, items, context=hub.context)
-        except RuntimeError:  # that loop is closed
-            _hubs.pop(loop, None)
-
-
-def hubs() -> list[Any]:
+def hubs() -> list[Hub]:
     """The live hubs of this process (for metrics and shutdown)."""
-    return list(_hubs.values())
+    return cast(list[Hub], relay.hubs.values())

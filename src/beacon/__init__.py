@@ -22,15 +22,15 @@ __all__ = [
 ]
 
 _LAZY = {
-    "anotify": "publishing",
-    "anotify_many": "publishing",
+    "anotify": "notifications",
+    "anotify_many": "notifications",
     "apublish": "publishing",
     "apublish_ephemeral": "publishing",
-    "notify": "publishing",
-    "notify_many": "publishing",
+    "notify": "notifications",
+    "notify_many": "notifications",
     "publish": "publishing",
     "publish_ephemeral": "publishing",
-    "send_notification": "publishing",
+    "send_notification": "notifications",
     "mark_read": "notifications",
     "unread_count": "notifications",
 }

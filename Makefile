@@ -33,8 +33,12 @@ services:
 
 test: $(BIN)/.installed services lint test-unit test-postgres test-js test-django6
 
+# ruff; mypy over src/ (strictness in pyproject.toml); the import contract (the layers
+# in pyproject.toml's [tool.importlinter]: no module imports a higher layer, no cycles).
 lint: $(BIN)/.installed
 	$(BIN)/ruff check src demo tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Embedded mode: SQLite, in-memory layer (tests that need Redis start their own servers).
 test-unit: $(BIN)/.installed

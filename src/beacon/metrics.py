@@ -35,7 +35,7 @@ from typing import Any
 try:
     import prometheus_client as prom
 except ImportError:  # pragma: no cover - metrics are optional
-    prom = None
+    prom = None  # type: ignore[assignment]
 
 
 def _make() -> dict[str, Any]:

@@ -20,6 +20,7 @@ table in ``docs/protocol.md`` lists every code.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -250,7 +251,7 @@ def _parse_typing(obj: dict[str, Any], ref: Ref) -> Typing:
     return Typing(stream=_string(obj, "stream", ref), ref=ref)
 
 
-_PARSERS = {
+_PARSERS: dict[str, Callable[[dict[str, Any], Ref], ClientFrame]] = {
     "subscribe": _parse_subscribe,
     "unsubscribe": _parse_unsubscribe,
     "ping": _parse_ping,

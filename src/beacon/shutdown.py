@@ -146,7 +146,8 @@ def stop_accepting(handler: Any) -> int:
     if "twisted.internet.reactor" in sys.modules:
         from twisted.internet import reactor, tcp
 
-        ports = [r for r in reactor.getReaders() if isinstance(r, tcp.Port)]
+        readers = reactor.getReaders()  # type: ignore[misc]  # twisted types the reactor as a module
+        ports = [r for r in readers if isinstance(r, tcp.Port)]
         for port in ports:
             port.stopListening()
         return len(ports)

@@ -62,7 +62,7 @@ def notifications(request: HttpRequest) -> HttpResponse:
     stream = user_stream(request.user)
     position = eventlog.position(stream)
     assert position is not None
-    rows = Notification.objects.filter(user=request.user, seq__lte=position.last_seq)
+    rows = Notification.objects.filter(user=request.user, seq__lte=position.last_seq)  # type: ignore[misc]  # signed_in: a User
     if before is not None:
         rows = rows.filter(seq__lt=before)
     items = []

@@ -98,11 +98,6 @@ def error(code: str) -> None:
         _m["errors"].labels(code=code).inc()
 
 
-def fanout_latency(seconds: float) -> None:
-    if _m:
-        _m["fanout"].observe(seconds)
-
-
 _TS = re.compile(r'"ts":\s*(-?[0-9]+(?:\.[0-9]+)?)')
 
 

@@ -26,6 +26,9 @@ DEFAULTS: dict[str, Any] = {
     "MAX_SUBSCRIPTIONS": 100,
     # Frames queued for one socket before it counts as too slow and is closed (4013).
     "SOCKET_QUEUE_SIZE": 2048,
+    # Bytes one socket may owe (its queue, plus what the ASGI server and the kernel still
+    # hold for it, where the server lets Beacon read that) before it is closed (4013).
+    "SOCKET_MAX_BYTES": 1024 * 1024,
     # Seconds between server heartbeats; clients reconnect when two are missed.
     "HEARTBEAT_SECONDS": 25.0,
     # Seconds between polls of the event log for events the channel layer did not bring.
@@ -40,6 +43,9 @@ DEFAULTS: dict[str, Any] = {
     "CHANNEL_LAYER": "default",
     # Presence: seconds a connection's presence lives without a refresh.
     "PRESENCE_TTL_SECONDS": 45.0,
+    # Threads that run a process's database calls (handshakes, subscribes, replays, the
+    # log watcher); 0: the connection pool's ``max_size``, or 8 without a pool.
+    "DATABASE_THREADS": 0,
     # Seconds a server process waits for clients to leave after SIGTERM.
     "SHUTDOWN_GRACE_SECONDS": 5.0,
 }

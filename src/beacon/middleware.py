@@ -17,7 +17,6 @@ from importlib import import_module
 from types import SimpleNamespace
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.contrib.auth import get_user
@@ -25,6 +24,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.http.cookie import parse_cookie
 
 from . import metrics
+from .db import database_call
 
 
 class SessionAuthMiddleware:
@@ -39,7 +39,7 @@ class SessionAuthMiddleware:
         )
         session_key = cookies.get(settings.SESSION_COOKIE_NAME)
         if session_key:
-            session, user = await database_sync_to_async(_session_and_user)(session_key)
+            session, user = await database_call(_session_and_user)(session_key)
         else:  # no cookie, nothing to look up
             session, user = _session_store()(None), AnonymousUser()
         scope = {**scope, "cookies": cookies, "session": session, "user": user}

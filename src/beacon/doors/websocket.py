@@ -22,12 +22,12 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from .. import eventlog, metrics, shutdown
 from ..conf import get_config
+from ..db import database_call
 from ..exceptions import Forbidden, ProtocolError, StreamError
 from ..fanout.hub import Hub, get_hub
 from ..fanout.outbox import Outbox, Track
@@ -52,6 +52,7 @@ from ..protocol import (
 from ..ratelimit import TokenBucket
 from ..sequencing import resume_point
 from ..streams import StreamPolicy, parse_stream, policy_for, user_stream
+from .wire import wire_for
 
 log = logging.getLogger("beacon.consumers")
 
@@ -80,7 +81,7 @@ class BeaconConsumer(AsyncWebsocketConsumer):
         ``AsyncConsumer.__call__`` keeps a second task per socket to wait on the client
         and the layer at once, and its ``dispatch`` hops to a thread before every
         message to close stale database connections. This consumer has no layer, and
-        its database calls go through ``database_sync_to_async``, which closes stale
+        its database calls go through ``db.database_call``, which closes stale
         connections itself.
         """
         self.scope = scope
@@ -98,11 +99,15 @@ class BeaconConsumer(AsyncWebsocketConsumer):
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         self.config = get_config()
+        wire = wire_for(self.base_send)
         self.outbox = Outbox(
             self._send_text,
             self._close,
             queue_size=self.config["SOCKET_QUEUE_SIZE"],
             page_size=self.config["REPLAY_PAGE_SIZE"],
+            max_bytes=self.config["SOCKET_MAX_BYTES"],
+            owed=wire.owed if wire is not None else None,
+            close_now=wire.close_now if wire is not None else None,
         )
         #: The outbox delivers to what the consumer subscribes: one dict, shared.
         self.subscriptions = self.outbox.tracks
@@ -238,7 +243,7 @@ class BeaconConsumer(AsyncWebsocketConsumer):
                 ref=frame.ref,
                 stream=stream,
             )
-        prepared = await database_sync_to_async(_prepare_subscription)(
+        prepared = await database_call(_prepare_subscription)(
             policy, key, self.user, stream
         )
         if prepared is None:
@@ -291,7 +296,7 @@ class BeaconConsumer(AsyncWebsocketConsumer):
 
     async def mark_read(self, frame: Read) -> None:
         policy, key = self._policy(frame.stream, frame.ref)
-        done = await database_sync_to_async(_mark_read)(policy, key, self.user, frame)
+        done = await database_call(_mark_read)(policy, key, self.user, frame)
         if not done:
             raise Forbidden(frame.stream, "mark read", ref=frame.ref)
         await self.send(ack_frame(ref=frame.ref, op="read", stream=frame.stream))
@@ -299,7 +304,7 @@ class BeaconConsumer(AsyncWebsocketConsumer):
     async def publish(self, frame: Publish) -> None:
         """Client publishes are for streams whose policy allows them (chat rooms)."""
         policy, key = self._policy(frame.stream, frame.ref)
-        result = await database_sync_to_async(_client_publish)(policy, key, self.user, frame)
+        result = await database_call(_client_publish)(policy, key, self.user, frame)
         await self.send(
             ack_frame(
                 ref=frame.ref,

@@ -31,10 +31,9 @@ import time
 from collections.abc import Iterable
 from typing import Protocol, cast
 
-from channels.db import database_sync_to_async
-
 from .. import eventlog, metrics
 from ..conf import get_config
+from ..db import database_call
 from ..protocol import PING_FRAME, CloseCode
 from ..streams import group_name
 from . import relay
@@ -207,13 +206,13 @@ class Hub:
         streams = list(self.subscribers)
         if not streams:
             return 0
-        newest = await database_sync_to_async(eventlog.last_seqs)(streams)
+        newest = await database_call(eventlog.last_seqs)(streams)
         behind = {
             s: self.known.get(s, 0) for s, last in newest.items() if last > self.known.get(s, 0)
         }
         if not behind:
             return 0
-        missed = await database_sync_to_async(_read_missed)(behind)
+        missed = await database_call(_read_missed)(behind)
         self.dispatch(missed)
         return len(missed)
 

@@ -14,7 +14,7 @@ class Config:
     name: str
     #: ``raw``, ``asgi`` (bare ASGI app), ``baseline`` or ``beacon``.
     kind: str
-    #: ``websockets``, ``daphne`` or ``uvicorn``.
+    #: ``websockets``, ``daphne``, ``uvicorn`` or ``granian``.
     server: str
     #: ``memory``, ``pubsub``, ``core`` (or ``-``: no layer, raw server and bare ASGI).
     layer: str
@@ -37,6 +37,14 @@ class Config:
             "baseline": "bench.baseline.asgi:application",
             "beacon": "demo.asgi:application",
         }[self.kind]
+        if self.server == "granian":
+            # One worker (Granian forks it: the harness measures the worker, see
+            # ``servers.worker_pid``); asginl: ASGI without lifespan, as Django has none.
+            return [
+                *(py, "-m", "granian", "--interface", "asginl", "--workers", "1"),
+                *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
+                *("--no-access-log", app),
+            ]
         if self.server == "uvicorn":
             return [
                 *(py, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port)),
@@ -80,6 +88,7 @@ CONFIGS = [
     Config("raw", "raw", "websockets", "-"),
     Config("asgi-daphne", "asgi", "daphne", "-"),
     Config("asgi-uvicorn", "asgi", "uvicorn", "-"),
+    Config("asgi-granian", "asgi", "granian", "-"),
     Config("baseline-memory", "baseline", "daphne", "memory"),
     Config("baseline-pubsub", "baseline", "daphne", "pubsub"),
     Config("baseline-core", "baseline", "daphne", "core", PER_USER_ONLY),
@@ -87,5 +96,6 @@ CONFIGS = [
     Config("beacon-daphne-pubsub", "beacon", "daphne", "pubsub"),
     Config("beacon-uvicorn-memory", "beacon", "uvicorn", "memory"),
     Config("beacon-uvicorn-pubsub", "beacon", "uvicorn", "pubsub"),
+    Config("beacon-granian-memory", "beacon", "granian", "memory"),
     Config("beacon-daphne-core", "beacon", "daphne", "core", PER_USER_ONLY),
 ]

@@ -134,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
                 profiler = None
                 if args.profile:
                     profiler = phase_profiler(pid, log_dir / config.name)
+                def restart(server: Process = server, port: int = port, c: Any = config) -> int:
+                    server.stop()
+                    server.start(port)
+                    return worker_pid(server.pid) if c.server == "granian" else server.pid
+
                 result = Scenario(
                     config,
                     pid,
@@ -142,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                     users,
                     sizes,
                     profiler=profiler,
+                    restart=restart,
                 ).run()
             except Exception as exc:
                 traceback.print_exc()

@@ -59,7 +59,7 @@ def executor() -> ThreadPoolExecutor:
 
 def database_call(func: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]]:
     """``database_sync_to_async(func)``, run on :func:`executor` (not thread-sensitive)."""
-    return DatabaseSyncToAsync(func, thread_sensitive=False, executor=executor())  # type: ignore[return-value]
+    return DatabaseSyncToAsync(func, thread_sensitive=False, executor=executor())
 
 
 def _reset(*, setting: str, **kwargs: Any) -> None:

@@ -1,8 +1,9 @@
 """Clients that stop reading: what they cost the server (the ``slow`` phase).
 
 ``SOCKETS`` clients on raw sockets (small receive buffers) sign in, subscribe to
-``bench:all`` and then read nothing while the server broadcasts ``COUNT`` events of
-about ``SIZE`` bytes: each socket is owed ``COUNT * SIZE`` bytes (6 MB). Reported:
+``bench:slow`` (a stream of their own) and then read nothing while the server
+broadcasts ``COUNT`` events of about ``SIZE`` bytes: each socket is owed
+``COUNT * SIZE`` bytes (6 MB). Reported:
 the server's RSS growth over the flood, the kernel's TCP memory growth (machine-wide,
 so other traffic adds noise), and how each stuck socket ended once the
 clients read again — closed with 4013 (``SOCKET_MAX_BYTES``), another close code,
@@ -25,6 +26,8 @@ from websockets.uri import parse_uri
 from . import procstat
 
 SOCKETS, COUNT, SIZE = 20, 1500, 4000
+#: Only the stuck clients subscribe to it (the harness's other sockets are on bench:all).
+STREAM = "bench:slow"
 WAIT = 10.0
 
 
@@ -100,12 +103,12 @@ def run(pid: int, base: str, port: int, path: str, cookies: list[str]) -> dict[s
     clients = [StuckClient(port, path, c) for c in cookies[:SOCKETS]]
     for client in clients:
         client.wait_for("welcome")
-        client.send({"op": "subscribe", "stream": "bench:all", "id": 1})
+        client.send({"op": "subscribe", "stream": STREAM, "id": 1})
         client.wait_for("subscribed")
     time.sleep(0.5)
     before, kernel_before = procstat.rss_bytes(pid), tcp_kernel_bytes()
     started = time.monotonic()
-    query = f"kind=broadcast&start=900000000&count={COUNT}&pad={SIZE}"
+    query = f"kind=broadcast&start=900000000&count={COUNT}&pad={SIZE}&stream={STREAM}"
     with urllib.request.urlopen(f"{base}/bench/publish?{query}", timeout=300) as r:
         json.loads(r.read())
     time.sleep(1.0)  # what the flood left behind, not its transient peak

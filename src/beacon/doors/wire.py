@@ -33,7 +33,7 @@ from typing import Any
 log = logging.getLogger("beacon.consumers")
 
 #: Seconds a closed socket's connection may live on before it is aborted.
-CLOSE_GRACE_SECONDS = 5.0
+CLOSE_GRACE_SECONDS = 10.0
 
 
 def _unacked(fileno: int) -> int:
@@ -83,9 +83,10 @@ class UvicornWire(Wire):
 
 class DaphneWire(Wire):
     """Daphne's protocol (autobahn on Twisted): its close never waits, and autobahn
-    drops the connection when the client does not answer it."""
+    drops the connection when the client has not answered it in time."""
 
     def __init__(self, protocol: Any, close: Any) -> None:
+        self.protocol = protocol
         self.transport = protocol.transport
         self.close = close
 
@@ -97,6 +98,7 @@ class DaphneWire(Wire):
         return held + _unacked(t.fileno())
 
     def close_now(self, code: int) -> None:
+        self.protocol.closeHandshakeTimeout = CLOSE_GRACE_SECONDS  # autobahn's: 1 s
         self.close(code)
 
 

@@ -365,10 +365,11 @@ class Scenario:
 
         cookies = [u.cookie for u in self.users]
         path = self.config.ws_url(self.port).split(str(self.port), 1)[1]
-        out = slowreaders.run(self.pid, self.base, self.port, path, cookies)
+        count = slowreaders.COUNT if self.sizes.n1 >= 1000 else 400  # --quick: 1.6 MB each
+        out = slowreaders.run(self.pid, self.base, self.port, path, cookies, count)
         self.result.figures.update(out)
         self.log(
-            f"  {slowreaders.SOCKETS} clients that stop reading, owed {slowreaders.COUNT} x "
+            f"  {slowreaders.SOCKETS} clients that stop reading, owed {count} x "
             f"{slowreaders.SIZE} B each: RSS +{out['slow_rss_growth_mib']:.1f} MiB, kernel TCP "
             f"+{out['slow_kernel_growth_mib']:.1f} MiB; "
             f"ended: {out['slow_ends']}"

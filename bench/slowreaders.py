@@ -98,7 +98,9 @@ def tcp_kernel_bytes() -> int:
     return 0
 
 
-def run(pid: int, base: str, port: int, path: str, cookies: list[str]) -> dict[str, Any]:
+def run(
+    pid: int, base: str, port: int, path: str, cookies: list[str], count: int = COUNT
+) -> dict[str, Any]:
     """Flood ``SOCKETS`` stuck clients; the server's RSS growth and how they ended."""
     clients = [StuckClient(port, path, c) for c in cookies[:SOCKETS]]
     for client in clients:
@@ -108,7 +110,7 @@ def run(pid: int, base: str, port: int, path: str, cookies: list[str]) -> dict[s
     time.sleep(0.5)
     before, kernel_before = procstat.rss_bytes(pid), tcp_kernel_bytes()
     started = time.monotonic()
-    query = f"kind=broadcast&start=900000000&count={COUNT}&pad={SIZE}&stream={STREAM}"
+    query = f"kind=broadcast&start=900000000&count={count}&pad={SIZE}&stream={STREAM}"
     with urllib.request.urlopen(f"{base}/bench/publish?{query}", timeout=300) as r:
         json.loads(r.read())
     time.sleep(1.0)  # what the flood left behind, not its transient peak

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from django.db import transaction
 
-from beacon import consumers, eventlog, notify
+from beacon import consumers, eventlog, notify, transport
 from beacon.hub import get_hub
 from beacon.models import Stream
 from beacon.protocol import event_frame
@@ -151,6 +151,27 @@ async def test_a_new_epoch_under_a_live_subscription_is_announced_not_dropped(
         frame = await client.receive_type("notification")
         assert (frame["epoch"], frame["seq"], frame["message"]) == (epoch, 2, "new 2")
         assert await client.nothing()
+
+
+async def test_the_log_watcher_brings_a_new_epoch_the_layer_lost(
+    make_user: Any, db_call: Any, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    settings.BEACON = {"LOG_POLL_SECONDS": 0.05}
+    monkeypatch.setattr(transport, "deliver", lambda items: None)  # the layer loses everything
+    alice = await db_call(make_user, "alice")
+    stream = user_stream(alice)
+    async with connect(alice) as client:
+        await client.subscribe(stream)
+        for i in range(3):
+            await db_call(notify, alice, f"old {i}")
+        assert [(await client.receive_type("notification"))["seq"] for _ in range(3)] == [1, 2, 3]
+        await db_call(lambda: Stream.objects.filter(name=stream).delete())
+        await db_call(notify, alice, "new 1")
+        reset = await client.receive_type("subscribed")
+        assert (reset["reason"], reset["seq"]) == ("epoch_changed", 1)
+        await db_call(notify, alice, "new 2")
+        frame = await client.receive_type("notification")
+        assert (frame["epoch"], frame["seq"]) == (reset["epoch"], 2)
 
 
 async def test_a_late_frame_of_an_old_epoch_is_dropped(

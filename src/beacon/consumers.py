@@ -264,7 +264,7 @@ class BeaconConsumer(AsyncWebsocketConsumer):
         sub = Subscription(stream=stream, policy=policy, key=key, epoch=position.epoch, last=after)
         async with sub.lock:
             self.subscriptions[stream] = sub
-            await self.hub.add(stream, self, position.last_seq)
+            await self.hub.add(stream, self, position.last_seq, position.epoch)
             await self.send(
                 subscribed_frame(
                     stream=stream,

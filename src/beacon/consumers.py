@@ -484,7 +484,8 @@ class BeaconConsumer(AsyncWebsocketConsumer):
         """Send rows read from the log; a replay (``paced``) spends the socket's tokens first.
 
         Rows that do not follow ``sub.last`` mean the log was pruned under the read:
-        the client is told (``retention``) instead of being sent a silent gap.
+        the client is told (``retention``) instead of being sent a silent gap. Rows of
+        another epoch (the stream was recreated under the read) are not spliced on.
         """
         if paced and rows:
             keep = self.bucket.burst * REPLAY_KEEP
@@ -493,6 +494,9 @@ class BeaconConsumer(AsyncWebsocketConsumer):
                 await asyncio.sleep(wait)
         for seq, frame in rows:
             if self.closing:
+                return
+            if frame_epoch(frame) not in (None, sub.epoch):
+                await self._follow_epoch(sub)
                 return
             if seq > sub.last:
                 if seq > sub.last + 1:

@@ -21,6 +21,7 @@ from beacon.protocol import (
     check_event,
     error_frame,
     event_frame,
+    frame_epoch,
     json_depth,
     parse_client_frame,
     subscribed_frame,
@@ -186,3 +187,19 @@ def test_control_frames_echo_ref_and_omit_empty_fields() -> None:
 def test_close_codes_are_application_codes_daphne_passes_through() -> None:
     for code in CloseCode:
         assert code == 1000 or 3000 <= code <= 4999
+
+
+@pytest.mark.parametrize(
+    ("data", "epoch"),
+    [
+        ({}, "9f2c01ab"),
+        ({"nested": {"epoch": "fake"}, "text": ',"epoch":"fake"'}, "9f2c01ab"),
+    ],
+)
+def test_frame_epoch_reads_the_frames_own_epoch(data: dict, epoch: str) -> None:
+    frame = event_frame(type='t,"epoch":"x', stream="user:7", seq=3, epoch=epoch, data=data, ts=1)
+    assert frame_epoch(frame) == json.loads(frame)["epoch"] == epoch
+
+
+def test_frame_epoch_of_an_ephemeral_frame_is_none() -> None:
+    assert frame_epoch(event_frame(type="typing", stream="room:1", data={"user": 1}, ts=1)) is None

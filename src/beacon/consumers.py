@@ -48,14 +48,15 @@ from .protocol import (
     Unsubscribe,
     ack_frame,
     error_frame,
+    frame_epoch,
     parse_client_frame,
     pong_frame,
     subscribed_frame,
     unsubscribed_frame,
     welcome_frame,
 )
-from .ratelimit import TokenBucket
-from .sequencing import Verdict, check, resume_point
+from .ratelimit import REPLAY_EVENTS_PER_TOKEN, REPLAY_KEEP, TokenBucket
+from .sequencing import Verdict, check, replay_continues, resume_point
 from .streams import StreamPolicy, parse_stream, policy_for, user_stream
 
 log = logging.getLogger("beacon.consumers")
@@ -249,10 +250,11 @@ class BeaconConsumer(AsyncWebsocketConsumer):
     async def subscribe(self, frame: Subscribe) -> None:
         stream = frame.stream
         policy, key = self._policy(stream, frame.ref)
-        if stream in self.subscriptions:
-            await self.hub.remove(stream, self)
-            await self._left(self.subscriptions.pop(stream))
-        elif len(self.subscriptions) >= self.config["MAX_SUBSCRIPTIONS"]:
+        existing = self.subscriptions.get(stream)
+        if existing is not None:
+            await self._resubscribe(existing, frame)
+            return
+        if len(self.subscriptions) >= self.config["MAX_SUBSCRIPTIONS"]:
             raise ProtocolError(
                 ErrorCode.TOO_MANY_SUBSCRIPTIONS,
                 "subscription limit reached",
@@ -272,10 +274,17 @@ class BeaconConsumer(AsyncWebsocketConsumer):
             last_seq=position.last_seq,
             first_kept=position.first_seq,
         )
+        replay: list[tuple[int, str]] | None = None
+        if frame.since is not None and recovered:
+            # Read before answering: ``beacon_prune`` may have moved the log's start
+            # since the position was read, and "recovered" must mean everything.
+            replay = await database_sync_to_async(eventlog.events_after)(stream, after)
+            if not replay_continues(after, replay[0][0] if replay else None, position.last_seq):
+                after, recovered, reason, replay = position.last_seq, False, "retention", None
         sub = Subscription(stream=stream, policy=policy, key=key, epoch=position.epoch, last=after)
         async with sub.lock:
             self.subscriptions[stream] = sub
-            await self.hub.add(stream, self, position.last_seq)
+            await self.hub.add(stream, self, position.last_seq, position.epoch)
             await self.send(
                 subscribed_frame(
                     stream=stream,
@@ -289,9 +298,30 @@ class BeaconConsumer(AsyncWebsocketConsumer):
             )
             if frame.since is not None:
                 metrics.resume(recovered)
-                if recovered:
-                    await self._catch_up(sub, None)
+            if replay is not None:
+                await self._send_rows(sub, replay, paced=True)
+                if len(replay) >= self.config["REPLAY_PAGE_SIZE"]:
+                    await self._catch_up(sub, None, paced=True)
+            # An event that committed after the position read and reached the hub
+            # before this socket joined it was offered to the stream's other sockets
+            # only, and the hub counts it as known: bring it from the log now.
+            known = self.hub.known.get(stream, 0)
+            if known > sub.last:
+                await self._catch_up(sub, known)
         await policy.joined(self, key)
+
+    async def _resubscribe(self, sub: Subscription, frame: Subscribe) -> None:
+        """Subscribing again to a stream the socket has changes nothing: say where it is.
+
+        No replay (everything after the first subscribe's resume point was or will be
+        sent once on this socket) and no ``left``/``joined`` (presence stays as it is).
+        """
+        async with sub.lock:
+            await self.send(
+                subscribed_frame(
+                    stream=sub.stream, epoch=sub.epoch, seq=sub.last, recovered=True, ref=frame.ref
+                )
+            )
 
     def _subscription(self, stream: str, ref: Any) -> Subscription:
         sub = self.subscriptions.get(stream)
@@ -353,7 +383,7 @@ class BeaconConsumer(AsyncWebsocketConsumer):
             if sub is None:
                 return
             if not sub.lock.locked():
-                verdict = check(sub.last, seq)
+                verdict = check(sub.last, seq, sub.epoch, frame_epoch(frame))
                 if verdict is Verdict.DUPLICATE:
                     return
                 if verdict is Verdict.DELIVER:
@@ -423,7 +453,7 @@ class BeaconConsumer(AsyncWebsocketConsumer):
 
     async def _deliver(self, sub: Subscription, seq: int, frame: str) -> None:
         async with sub.lock:
-            verdict = check(sub.last, seq)
+            verdict = check(sub.last, seq, sub.epoch, frame_epoch(frame))
             if verdict is Verdict.DELIVER:
                 await self.send(frame)
                 sub.last = seq
@@ -432,20 +462,67 @@ class BeaconConsumer(AsyncWebsocketConsumer):
                 metrics.gap_fill()
                 await self._catch_up(sub, seq)
                 if sub.last < seq:  # the log no longer has the missing ones
+                    if sub.last < seq - 1:
+                        await self._reset(sub, "retention", sub.epoch, seq - 1)
                     await self.send(frame)
                     sub.last = seq
+            elif verdict is Verdict.EPOCH:
+                await self._follow_epoch(sub)
 
-    async def _catch_up(self, sub: Subscription, upto: int | None) -> None:
+    async def _follow_epoch(self, sub: Subscription) -> None:
+        """An event of another epoch: drop it if stale, else announce the new history.
+
+        A stream deleted and recreated counts from 1 again, so its seqs mean nothing
+        against the old ones: the client is told (``recovered: false``, reason
+        ``epoch_changed``, the new epoch and its newest seq) and gets what follows.
+        """
+        position = await database_sync_to_async(eventlog.position)(sub.stream, create=False)
+        if position is None or position.epoch == sub.epoch:
+            return  # a late frame of an older history, or the stream is gone
+        await self._reset(sub, "epoch_changed", position.epoch, position.last_seq)
+
+    async def _reset(self, sub: Subscription, reason: str, epoch: str, seq: int) -> None:
+        """Tell the client its history cannot continue: it reloads and goes on after ``seq``."""
+        sub.epoch, sub.last = epoch, seq
+        frame = subscribed_frame(
+            stream=sub.stream, epoch=epoch, seq=seq, recovered=False, reason=reason
+        )
+        await self.send(frame)
+
+    async def _catch_up(self, sub: Subscription, upto: int | None, *, paced: bool = False) -> None:
         """Send the stream's logged events after ``sub.last`` (up to ``upto``), in order."""
         page = self.config["REPLAY_PAGE_SIZE"]
-        while upto is None or sub.last < upto:
+        while (upto is None or sub.last < upto) and not self.closing:
             rows = await database_sync_to_async(eventlog.events_after)(sub.stream, sub.last)
-            for seq, frame in rows:
-                if seq > sub.last:
-                    await self.send(frame)
-                    sub.last = seq
+            await self._send_rows(sub, rows, paced=paced)
             if len(rows) < page:
                 break
+
+    async def _send_rows(
+        self, sub: Subscription, rows: list[tuple[int, str]], *, paced: bool
+    ) -> None:
+        """Send rows read from the log; a replay (``paced``) spends the socket's tokens first.
+
+        Rows that do not follow ``sub.last`` mean the log was pruned under the read:
+        the client is told (``retention``) instead of being sent a silent gap. Rows of
+        another epoch (the stream was recreated under the read) are not spliced on.
+        """
+        if paced and rows:
+            keep = self.bucket.burst * REPLAY_KEEP
+            cost = len(rows) / REPLAY_EVENTS_PER_TOKEN
+            while (wait := self.bucket.spend(time.monotonic(), cost, keep=keep)) > 0:
+                await asyncio.sleep(wait)
+        for seq, frame in rows:
+            if self.closing:
+                return
+            if frame_epoch(frame) not in (None, sub.epoch):
+                await self._follow_epoch(sub)
+                return
+            if seq > sub.last:
+                if seq > sub.last + 1:
+                    await self._reset(sub, "retention", sub.epoch, seq - 1)
+                await self.send(frame)
+                sub.last = seq
 
 
 class NotificationConsumer(BeaconConsumer):

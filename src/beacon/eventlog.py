@@ -266,6 +266,17 @@ def last_seqs(streams: Iterable[str]) -> dict[str, int]:
     return found
 
 
+def heads(streams: Iterable[str]) -> dict[str, tuple[str, int]]:
+    """``(epoch, newest seq)`` of each named stream that exists (the log watcher's poll)."""
+    names = list(streams)
+    found: dict[str, tuple[str, int]] = {}
+    for start in range(0, len(names), 500):
+        chunk = names[start : start + 500]
+        rows = Stream.objects.filter(name__in=chunk).values_list("name", "epoch", "last_seq")
+        found.update((name, (epoch, last)) for name, epoch, last in rows)
+    return found
+
+
 def prune(*, now: Any = None) -> int:
     """Apply the retention settings; returns how many events were deleted."""
     config = get_config()

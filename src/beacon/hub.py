@@ -65,6 +65,8 @@ class Hub:
         self.connections: set[Sink] = set()
         #: Highest seq dispatched (or known to subscribers) per stream.
         self.known: dict[str, int] = {}
+        #: Epoch of each stream as the log watcher last saw it: ``known`` is of this epoch.
+        self.epochs: dict[str, str] = {}
         self.layer = get_layer()
         self.channel: str | None = None
         #: Streams whose group could not be joined (layer down): retried each poll.
@@ -91,7 +93,7 @@ class Hub:
         if not self.connections:
             self._stop()
 
-    async def add(self, stream: str, sink: Sink, seq: int) -> None:
+    async def add(self, stream: str, sink: Sink, seq: int, epoch: str | None = None) -> None:
         """Subscribe a socket that gets the stream's events up to ``seq`` elsewhere (replay)."""
         sinks = self.subscribers.get(stream)
         if sinks is None:
@@ -99,6 +101,8 @@ class Hub:
             # Only a stream's first socket sets where the log watcher starts: a later
             # socket's position says nothing about what the earlier ones were sent.
             self.known[stream] = seq
+            if epoch is not None:
+                self.epochs[stream] = epoch
             await self._join(stream)
         sinks.add(sink)
 
@@ -129,6 +133,7 @@ class Hub:
         if not sinks:
             del self.subscribers[stream]
             self.known.pop(stream, None)
+            self.epochs.pop(stream, None)
             self.unjoined.discard(stream)
             if self.layer is not None and self.channel is not None:
                 try:
@@ -223,10 +228,16 @@ class Hub:
         streams = list(self.subscribers)
         if not streams:
             return 0
-        newest = await database_sync_to_async(eventlog.last_seqs)(streams)
-        behind = {
-            s: self.known.get(s, 0) for s, last in newest.items() if last > self.known.get(s, 0)
-        }
+        heads = await database_sync_to_async(eventlog.heads)(streams)
+        behind = {}
+        for s, (epoch, last) in heads.items():
+            if self.epochs.setdefault(s, epoch) != epoch:
+                # A new history (the stream was deleted and recreated): its seqs are not
+                # comparable with ``known``. Its newest event is enough to make each
+                # socket announce the new epoch (``consumers._follow_epoch``).
+                self.epochs[s], self.known[s] = epoch, max(0, last - 1)
+            if last > self.known.get(s, 0):
+                behind[s] = self.known.get(s, 0)
         if not behind:
             return 0
         missed = await database_sync_to_async(_read_missed)(behind)

@@ -287,6 +287,23 @@ def event_frame(
     return dumps(frame)
 
 
+_EPOCH_KEY = ',"epoch":"'
+
+
+def frame_epoch(frame: str) -> str | None:
+    """The epoch of a durable event frame made by :func:`event_frame`, without parsing it.
+
+    ``type`` and ``stream`` come first and are JSON strings, in which a quote is always
+    escaped, so the first ``,"epoch":"`` is the frame's own key.
+    """
+    start = frame.find(_EPOCH_KEY)
+    if start < 0:
+        return None
+    start += len(_EPOCH_KEY)
+    end = frame.find('"', start)
+    return frame[start:end] if end > 0 else None
+
+
 def check_event(type: str, data: dict[str, Any]) -> None:
     """Raise ``PublishError`` for an event type or data keys the protocol reserves."""
     from .exceptions import PublishError

@@ -17,7 +17,9 @@
  *   page saw. After a reconnect every subscription resumes from there; a durable event
  *   whose seq is not newer is dropped, so the page sees each event once, in order. When
  *   the server cannot replay (`subscribed` with `recovered: false`) the page is told, so
- *   it can reload what it shows over HTTP.
+ *   it can reload what it shows over HTTP. The server says so too when a stream's epoch
+ *   changes under a live subscription (a `subscribed` frame without `ref`); an event of
+ *   another epoch that comes unannounced makes the client resubscribe, never splice.
  * - Requests (`send(op, fields)`) carry an `id`; the reply's `ref` settles the promise.
  *
  * The pure parts (`backoffDelay`, `StreamPosition`) and the client's I/O seams
@@ -464,8 +466,10 @@ export class BeaconClient extends Emitter {
   _onEvent(frame) {
     const sub = this.subscriptions.get(frame.stream);
     if (!sub || sub.status !== "subscribed") return;
-    if (sub.position.accept(frame) !== "deliver") {
+    const verdict = sub.position.accept(frame);
+    if (verdict !== "deliver") {
       this.dropped += 1;
+      if (verdict === "stale") this._resync(sub);
       return;
     }
     for (const target of [sub, this]) {
@@ -497,6 +501,20 @@ export class BeaconClient extends Emitter {
     } catch {
       return false; // the close event follows and reconnects
     }
+  }
+
+  /**
+   * An event of another epoch: its seqs cannot be compared with ours, so neither drop it
+   * as a duplicate nor splice it on. Ask the server afresh (unsubscribe, then subscribe
+   * from our resume point): it answers with the stream's epoch, `recovered: false` and
+   * `epoch_changed` if the history really changed, and the page is told as on any resume.
+   * Events that arrive meanwhile are ignored; the new subscription accounts for them.
+   */
+  _resync(sub) {
+    if (!this._welcomed) return;
+    sub.status = "pending";
+    this._transmit({ op: "unsubscribe", stream: sub.stream });
+    this._sendSubscribe(sub);
   }
 
   _sendSubscribe(sub) {

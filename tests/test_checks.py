@@ -47,6 +47,13 @@ def test_w003_runserver_without_daphne_is_wsgi(settings: Any) -> None:
     assert "runserver" in ids["beacon.W003"] and "/ws/" in ids["beacon.W003"]
 
 
+def test_w007_without_staticfiles_nothing_serves_beacon_js(settings: Any) -> None:
+    apps = [a for a in settings.INSTALLED_APPS if a != "django.contrib.staticfiles"]
+    with override_settings(INSTALLED_APPS=apps):
+        ids = beacon_ids()
+    assert "beacon/beacon.js" in ids["beacon.W007"]
+
+
 def test_w002_looks_at_the_layer_beacon_uses(settings: Any) -> None:
     hosts = {"hosts": ["redis://127.0.0.1:6379/0"]}
     settings.CHANNEL_LAYERS = {

@@ -45,6 +45,15 @@ def check_settings(app_configs: Any, **kwargs: Any) -> list[Any]:
                 id="beacon.W003",
             )
         )
+    if "django.contrib.staticfiles" not in apps:
+        messages.append(
+            Warning(
+                "'django.contrib.staticfiles' is not in INSTALLED_APPS: nothing finds or "
+                "collects beacon/beacon.js, so pages cannot load Beacon's client.",
+                hint="Add 'django.contrib.staticfiles' (README, 'Static files').",
+                id="beacon.W007",
+            )
+        )
     if _layer_backend().endswith("core.RedisChannelLayer"):
         messages.append(
             Warning(

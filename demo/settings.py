@@ -37,6 +37,8 @@ if not SECRET_KEY:
 DEBUG = env_bool("DJANGO_DEBUG", not PRODUCTION)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+# Who may read /metrics besides staff (demo.views.metrics): the scraper's addresses.
+METRICS_ALLOWED_ADDRS = env_list("DEMO_METRICS_ALLOWED_ADDRS", "127.0.0.1,::1")
 
 INSTALLED_APPS = [
     "daphne",
@@ -62,6 +64,33 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# Content-Security-Policy: the site's own scripts, styles, images and sockets only;
+# the one inline script (the import map) carries the response's nonce. Django 6 has
+# this built in; older versions get demo/csp.py's equivalent middleware.
+try:
+    from django.utils.csp import CSP as _CSP  # Django >= 6.0
+except ImportError:
+    _CSP = None
+_SELF, _NONCE = ("'self'", "<nonce>") if _CSP is None else (_CSP.SELF, _CSP.NONCE)
+DEMO_CSP = {
+    "default-src": [_SELF],
+    "script-src": [_SELF, _NONCE],
+    "style-src": [_SELF],
+    "img-src": [_SELF],
+    "connect-src": [_SELF],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "form-action": [_SELF],
+    "frame-ancestors": ["'none'"],
+}
+if _CSP is None:
+    MIDDLEWARE.append("demo.csp.ContentSecurityPolicyMiddleware")
+    _CSP_CONTEXT = "demo.csp.nonce"
+else:
+    SECURE_CSP = DEMO_CSP
+    MIDDLEWARE.append("django.middleware.csp.ContentSecurityPolicyMiddleware")
+    _CSP_CONTEXT = "django.template.context_processors.csp"
+
 ROOT_URLCONF = "demo.urls"
 ASGI_APPLICATION = "demo.asgi.application"
 
@@ -75,6 +104,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                _CSP_CONTEXT,
             ],
         },
     },

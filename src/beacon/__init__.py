@@ -8,6 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "BeaconError",
+    "Forbidden",
+    "ProtocolError",
+    "PublishError",
+    "StreamError",
+    "StreamPolicy",
     "anotify",
     "anotify_many",
     "apublish",
@@ -17,8 +23,10 @@ __all__ = [
     "notify_many",
     "publish",
     "publish_ephemeral",
+    "register",
     "send_notification",
     "unread_count",
+    "user_stream",
 ]
 
 _LAZY = {
@@ -33,6 +41,15 @@ _LAZY = {
     "send_notification": "publishing",
     "mark_read": "readstate",
     "unread_count": "readstate",
+    # The extension API the docs teach (docs/howto-streams.md, docs/api.md).
+    "StreamPolicy": "streams",
+    "register": "streams",
+    "user_stream": "streams",
+    "BeaconError": "exceptions",
+    "Forbidden": "exceptions",
+    "ProtocolError": "exceptions",
+    "PublishError": "exceptions",
+    "StreamError": "exceptions",
 }
 
 

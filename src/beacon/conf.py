@@ -38,6 +38,9 @@ DEFAULTS: dict[str, Any] = {
     "RETENTION_DAYS": 30,
     # Channel layer alias used between server processes.
     "CHANNEL_LAYER": "default",
+    # Presence's Redis: None takes settings.REDIS_URL or the Redis channel layer's first
+    # host; "" keeps presence in process memory (one process).
+    "REDIS_URL": None,
     # Presence: seconds a connection's presence lives without a refresh.
     "PRESENCE_TTL_SECONDS": 45.0,
     # Longest wait for one channel-layer or presence call to Redis (group join, send);

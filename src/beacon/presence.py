@@ -8,8 +8,8 @@ present on a stream while at least one of their entries lives, so three tabs of 
 are one alice, and she leaves when her last entry goes: by a clean :func:`leave`
 (unsubscribe, disconnect) or by expiry.
 
-Entries live in a **store** shared by the server processes: Redis when ``REDIS_URL``
-is set (keys under the Redis prefix, see :func:`redis_prefix`), otherwise process
+Entries live in a **store** shared by the server processes: Redis when :func:`redis_url`
+names one (keys under the Redis prefix, see :func:`redis_prefix`), otherwise process
 memory (embedded mode: one process, no Redis). Each event loop that has entries runs a
 **keeper** which, every ``ttl / 3``:
 
@@ -443,14 +443,39 @@ def redis_prefix() -> str:
 _memory_store: MemoryPresenceStore | None = None
 
 
-def make_store() -> PresenceStore:
-    """Redis when ``settings.REDIS_URL`` is set, else this process's memory."""
-    global _memory_store
+def redis_url() -> str:
+    """The Redis that presence lives in, or ``""`` for process memory.
+
+    ``BEACON["REDIS_URL"]`` if set (``""`` forces memory), else a top-level
+    ``settings.REDIS_URL``, else the first host of a channels_redis layer: a project
+    whose processes share a Redis layer gets shared presence without saying it twice.
+    """
     from django.conf import settings
 
     from .conf import get_config
 
-    url = getattr(settings, "REDIS_URL", "")
+    config = get_config()
+    if config["REDIS_URL"] is not None:
+        return str(config["REDIS_URL"])
+    if getattr(settings, "REDIS_URL", ""):
+        return str(settings.REDIS_URL)
+    layer = getattr(settings, "CHANNEL_LAYERS", {}).get(config["CHANNEL_LAYER"], {})
+    if not str(layer.get("BACKEND", "")).startswith("channels_redis."):
+        return ""
+    hosts = layer.get("CONFIG", {}).get("hosts") or ["redis://localhost:6379"]
+    host = hosts[0]
+    if isinstance(host, dict):
+        host = host.get("address", "")
+    if isinstance(host, (list, tuple)) and len(host) == 2:
+        return f"redis://{host[0]}:{host[1]}"
+    return host if isinstance(host, str) and "://" in host else ""
+
+
+def make_store() -> PresenceStore:
+    """Redis when :func:`redis_url` names one, else this process's memory."""
+    global _memory_store
+
+    url = redis_url()
     if url:
         return RedisPresenceStore(
             url, redis_prefix(), timeout=float(get_config()["REDIS_TIMEOUT_SECONDS"])

@@ -18,13 +18,28 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.db import transaction
 from django.db.models import Count
+from django.utils.encoding import force_str
+from django.utils.functional import Promise
 
 from . import eventlog, transport
 from .eventlog import Appended
-from .exceptions import PublishError
+from .exceptions import PublishError, StreamError
 from .models import Notification
 from .protocol import check_event, event_frame
-from .streams import parse_stream, user_stream
+from .streams import parse_stream, policy_for, user_stream
+
+
+def check_stream(stream: str) -> None:
+    """Refuse a stream nobody could ever receive: no policy, or a key it refuses.
+
+    A malformed name stays a ``StreamError``."""
+    parse_stream(stream)
+    try:
+        policy, key = policy_for(stream)
+    except StreamError as exc:
+        raise PublishError(f"cannot publish to {stream!r}: {exc}") from None
+    if not policy.accepts_key(key):
+        raise PublishError(f"cannot publish to {stream!r}: its policy refuses the key {key!r}")
 
 
 def deliver_on_commit(events: Iterable[Appended]) -> None:
@@ -36,7 +51,7 @@ def publish(stream: str, type: str, data: dict[str, Any] | None = None) -> Appen
     """Append an event to a stream; it is delivered once the transaction commits."""
     data = data or {}
     check_event(type, data)
-    parse_stream(stream)
+    check_stream(stream)
     with transaction.atomic():
         event = eventlog.append(stream, type, data)
         deliver_on_commit([event])
@@ -47,17 +62,31 @@ def publish_ephemeral(stream: str, type: str, data: dict[str, Any] | None = None
     """Send an event that is not stored and has no seq (typing, presence): best effort."""
     data = data or {}
     check_event(type, data)
-    parse_stream(stream)
+    check_stream(stream)
     frame = event_frame(type=type, stream=stream, data=data, ts=time.time())
     transport.deliver([(stream, None, frame)])
 
 
-def _check_notification(message: Any, data: dict[str, Any]) -> None:
+def _check_notification(message: Any, data: dict[str, Any]) -> str:
+    """The message as a plain string (a lazy translation is rendered now)."""
+    if isinstance(message, Promise):
+        message = force_str(message)
     if not isinstance(message, str):
         raise PublishError("a notification's message must be a string")
     if {"message", "unread"} & data.keys():
         raise PublishError("notification data may not use 'message' or 'unread'")
     check_event("notification", data)
+    return message
+
+
+def _user_id(user: Any) -> Any:
+    """The pk of a user (or a user id); ``None`` and anonymous users are refused."""
+    if user is None or getattr(user, "is_anonymous", False):
+        raise PublishError("cannot notify an anonymous user (or None): pass a user or a user id")
+    user_id = getattr(user, "pk", user)
+    if user_id is None:
+        raise PublishError("cannot notify an unsaved user (its pk is None)")
+    return user_id
 
 
 def _append_notification(user_id: Any, message: str, data: dict[str, Any]) -> Appended:
@@ -80,8 +109,8 @@ def notify(user: Any, message: str, **data: Any) -> Appended:
     ``stream``, ``seq``, ``epoch``, ``ts``, ``unread`` (the count after this one) and
     ``data``'s keys.
     """
-    _check_notification(message, data)
-    user_id = getattr(user, "pk", user)
+    message = _check_notification(message, data)
+    user_id = _user_id(user)
     with transaction.atomic():
         event = _append_notification(user_id, message, data)
         deliver_on_commit([event])
@@ -94,8 +123,8 @@ def notify_many(users: Iterable[Any], message: str, **data: Any) -> list[Appende
     Returns the events in the order of the users' stream names; they are delivered
     together after commit.
     """
-    _check_notification(message, data)
-    ids = {user_stream(u): getattr(u, "pk", u) for u in users}
+    message = _check_notification(message, data)
+    ids = {user_stream(user_id): user_id for user_id in map(_user_id, users)}
 
     def unread_after(seqs: dict[str, int]) -> dict[str, dict[str, Any]]:
         # Counted while the streams are locked, like notify's count: consistent with seq.
@@ -139,6 +168,6 @@ async def anotify_many(users: Iterable[Any], message: str, **data: Any) -> list[
 async def apublish_ephemeral(stream: str, type: str, data: dict[str, Any] | None = None) -> None:
     data = data or {}
     check_event(type, data)
-    parse_stream(stream)
+    check_stream(stream)
     frame = event_frame(type=type, stream=stream, data=data, ts=time.time())
     await transport.adeliver([(stream, None, frame)])

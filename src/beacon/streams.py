@@ -59,6 +59,11 @@ def user_stream(user_or_id: Any) -> str:
 class StreamPolicy:
     """What a user may do with the streams of one namespace. Deny by default."""
 
+    def accepts_key(self, key: str) -> bool:
+        """Is ``key`` a key of this namespace at all? ``publish()`` to one it refuses
+        raises ``PublishError`` (nobody could ever subscribe to it). No queries here."""
+        return True
+
     def can_subscribe(self, user: Any, key: str) -> bool:
         return False
 
@@ -97,6 +102,16 @@ class StreamPolicy:
 
 class UserStreamPolicy(StreamPolicy):
     """``user:{id}``: a user's own notifications, for that user alone."""
+
+    def accepts_key(self, key: str) -> bool:
+        from django.contrib.auth import get_user_model
+        from django.core.exceptions import ValidationError
+
+        try:
+            get_user_model()._meta.pk.to_python(key)
+        except ValidationError:
+            return False
+        return True
 
     def can_subscribe(self, user: Any, key: str) -> bool:
         return bool(user.is_authenticated) and str(user.pk) == key

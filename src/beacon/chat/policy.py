@@ -27,7 +27,7 @@ from beacon.eventlog import Appended
 from beacon.exceptions import ProtocolError
 from beacon.protocol import ErrorCode, Publish
 from beacon.publishing import apublish_ephemeral
-from beacon.streams import StreamPolicy, register
+from beacon.streams import StreamPolicy, UserStreamPolicy, register
 
 from .conf import get_chat_config
 from .messages import MESSAGE, check_data, post_message
@@ -86,6 +86,9 @@ typing_throttle = TypingThrottle()
 @register("room")
 class RoomPolicy(StreamPolicy):
     """``room:{id}``: see the module docstring."""
+
+    def accepts_key(self, key: str) -> bool:
+        return key.isdigit() and len(key) <= 18
 
     def can_subscribe(self, user: Any, key: str) -> bool:
         return may_enter(find_room(key), user)
@@ -162,6 +165,8 @@ class RoomPolicy(StreamPolicy):
 @register("rooms")
 class RoomListPolicy(StreamPolicy):
     """``rooms:{user_id}``: a user's room list with unread counts, for that user alone."""
+
+    accepts_key = UserStreamPolicy.accepts_key
 
     def can_subscribe(self, user: Any, key: str) -> bool:
         return bool(getattr(user, "is_authenticated", False)) and str(user.pk) == key

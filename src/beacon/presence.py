@@ -473,6 +473,8 @@ def redis_url() -> str:
 
 def make_store() -> PresenceStore:
     """Redis when :func:`redis_url` names one, else this process's memory."""
+    from .conf import get_config
+
     global _memory_store
 
     url = redis_url()

@@ -442,8 +442,10 @@ class Client:
                     "beacon.client: %s (%s); reconnecting in %.2f s", reason, code, delay
                 )
                 self._wake.clear()
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
         except Closed as exc:
             log.error("beacon.client: stopped: %s", exc)
             self._finish(exc)
@@ -489,7 +491,8 @@ class Client:
             # Two missed server pings (plus slack) mean a dead socket.
             wait = socket.heartbeat * 2 + 1 if socket.heartbeat else self.open_timeout
             try:
-                text = await asyncio.wait_for(ws.recv(), wait)
+                async with asyncio.timeout(wait):
+                    text = await ws.recv()
             except TimeoutError:
                 await ws.close()
                 reason = "no heartbeat from the server" if socket.welcomed else "no welcome"

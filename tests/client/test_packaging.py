@@ -47,6 +47,7 @@ def test_the_client_imports_without_django_or_server_modules() -> None:
         "beacon.client.credentials",
         "beacon.client.exceptions",
         "beacon.client.position",
+        "beacon.client.subscription",
         "beacon.client.tail",
         "beacon.exceptions",
         "beacon.protocol",

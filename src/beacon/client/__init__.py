@@ -15,7 +15,7 @@ The public API is what ``__all__`` lists.
 
 from __future__ import annotations
 
-from .connection import Ack, Client, Event, Subscribed, Subscription, merge
+from .connection import Client
 from .credentials import ticket_fetcher
 from .exceptions import (
     ClientClosed,
@@ -27,6 +27,7 @@ from .exceptions import (
     Unauthenticated,
 )
 from .position import StreamPosition, backoff_delay
+from .subscription import Ack, Event, Subscribed, Subscription, merge
 
 __all__ = [
     "Ack",

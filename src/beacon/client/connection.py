@@ -30,7 +30,7 @@ import json
 import logging
 import random as _random
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -52,6 +52,7 @@ from .exceptions import (
     Unauthenticated,
 )
 from .position import MAX_DELAY, MIN_DELAY, StreamPosition, Verdict, backoff_delay
+from .subscription import Ack, Bell, Event, Subscribed, Subscription
 
 log = logging.getLogger("beacon.client")
 
@@ -82,144 +83,11 @@ REASONS = {
 }
 
 
-@dataclass(frozen=True, kw_only=True)
-class Event:
-    """One event of a stream, as the server sent it."""
-
-    type: str
-    stream: str
-    #: ``None`` for ephemeral events (typing, presence): not stored, not replayed.
-    seq: int | None
-    epoch: str | None
-    ts: float | None
-    #: The event's own fields: the frame less ``type``, ``stream``, ``seq``, ``epoch``, ``ts``.
-    data: dict[str, Any]
-    #: The frame's text, byte for byte as the server sent it.
-    raw: str
-
-    @property
-    def frame(self) -> dict[str, Any]:
-        """The whole frame as a dict."""
-        return dict(json.loads(self.raw))
-
-
-@dataclass(frozen=True, kw_only=True)
-class Subscribed:
-    """The server's word on a subscription: where it starts, and whether it recovered.
-
-    ``recovered`` False means events were missed and cannot be replayed (``reason``:
-    ``epoch_changed``, ``retention``, ``ahead_of_stream``): reload what you show from
-    the HTTP history; the subscription continues from ``seq`` in ``epoch``.
-    """
-
-    stream: str
-    epoch: str | None
-    seq: int
-    recovered: bool
-    reason: str | None
-    #: The subscribe carried a resume point (a reconnect, or ``since`` given).
-    resumed: bool
-    state: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Ack:
-    """The server stored a published event: its ``seq`` (the first one, for a resend)."""
-
-    stream: str
-    seq: int
-    client_id: str
-    frame: dict[str, Any]
-
-
 @dataclass(eq=False)
 class _Request:
     frame: dict[str, Any]
     future: asyncio.Future[dict[str, Any]]
     sent: bool = False
-
-
-_END = object()
-
-Item = Event | Subscribed
-
-
-class Subscription:
-    """One stream followed over the client's socket: ``async for item in subscription``.
-
-    Items are :class:`Event` s in stream order, and a :class:`Subscribed` wherever the
-    server could not bring the subscription up to date (``recovered`` False). Iteration
-    ends when the subscription or the client is closed, and raises the exception that
-    ended it otherwise (:class:`Refused`, :class:`Closed`).
-    """
-
-    def __init__(
-        self,
-        client: Client,
-        stream: str,
-        position: StreamPosition,
-        on_subscribed: Callable[[Subscribed], object] | None,
-    ) -> None:
-        self.client = client
-        self.stream = stream
-        self.position = position
-        self.on_subscribed = on_subscribed
-        #: Whether the latest ``subscribed`` recovered; ``None`` before the first.
-        self.recovered: bool | None = None
-        self.reason: str | None = None
-        #: The stream-specific ``state`` of the latest ``subscribed`` (e.g. unread count).
-        self.state: dict[str, Any] | None = None
-        self.status: Literal["pending", "subscribed", "ended"] = "pending"
-        #: Durable events dropped because the subscription already had them.
-        self.duplicates = 0
-        self._queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._first: asyncio.Future[Subscribed] = asyncio.get_running_loop().create_future()
-        self._error: BaseException | None = None
-
-    def __repr__(self) -> str:
-        return f"<Subscription {self.stream} {self.status} {self.position!r}>"
-
-    @property
-    def epoch(self) -> str | None:
-        return self.position.epoch
-
-    @property
-    def last(self) -> int | None:
-        """The last seq handed over (queued for iteration): resume from here."""
-        return self.position.last
-
-    def __aiter__(self) -> Subscription:
-        return self
-
-    async def __anext__(self) -> Item:
-        item = await self._queue.get()
-        if item is _END:
-            self._queue.put_nowait(_END)  # every later call ends too
-            if self._error is not None:
-                raise self._error
-            raise StopAsyncIteration
-        result: Item = item
-        return result
-
-    async def unsubscribe(self) -> None:
-        """Stop following the stream; iteration ends after the items already queued."""
-        await self.client._unsubscribe(self)
-
-    def _put(self, item: Item) -> None:
-        self._queue.put_nowait(item)
-
-    def _end(self, error: BaseException | None) -> None:
-        if self.status == "ended":
-            return
-        self.status = "ended"
-        self._error = error
-        if not self._first.done():
-            if error is None:
-                self._first.set_exception(ClientClosed())
-            else:
-                self._first.set_exception(error)
-            self._first.exception()  # retrieved: no "never retrieved" warning
-        self._queue.put_nowait(_END)
 
 
 @dataclass(eq=False)
@@ -287,6 +155,8 @@ class Client:
         self._welcomed: asyncio.Future[None] | None = None
         self._closed: Closed | None = None
         self._wake = asyncio.Event()
+        #: Rung whenever a subscription gets an item (``merge`` waits on it).
+        self.bell = Bell()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -724,35 +594,3 @@ def _fail(request: _Request, error: BaseException) -> None:
         request.future.set_exception(error)
         request.future.exception()
 
-
-async def merge(*subs: Subscription) -> AsyncIterator[Item]:
-    """The items of several subscriptions in the order they arrived.
-
-    Each stream keeps its own order (there is no order between streams). Ends when all
-    of them end; raises the first exception that ends one.
-    """
-    queue: asyncio.Queue[tuple[Item | None, BaseException | None]] = asyncio.Queue()
-
-    async def pump(sub: Subscription) -> None:
-        try:
-            async for item in sub:
-                queue.put_nowait((item, None))
-        except Exception as exc:
-            queue.put_nowait((None, exc))
-        else:
-            queue.put_nowait((None, None))
-
-    tasks = [asyncio.get_running_loop().create_task(pump(sub)) for sub in subs]
-    remaining = len(tasks)
-    try:
-        while remaining:
-            item, error = await queue.get()
-            if error is not None:
-                raise error
-            if item is None:
-                remaining -= 1
-                continue
-            yield item
-    finally:
-        for task in tasks:
-            task.cancel()

@@ -17,9 +17,10 @@ import sys
 from collections.abc import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-from .connection import Client, Subscribed, merge
+from .connection import Client
 from .credentials import ticket_fetcher
 from .exceptions import ClientError
+from .subscription import Subscribed, merge
 
 
 def websocket_url(url: str) -> str:

@@ -95,8 +95,6 @@ class _Socket:
     ws: ClientConnection
     welcomed: bool = False
     heartbeat: float | None = None
-    #: Set when the socket must be dropped and opened again (stale heartbeat aside).
-    close_info: tuple[int | None, str] | None = None
     subscribe_refs: dict[int, Subscription] = field(default_factory=dict)
 
 
@@ -308,9 +306,8 @@ class Client:
                     attempt, min_delay=self.min_delay, max_delay=self.max_delay, random=self.random
                 )
                 attempt += 1
-                log.warning(
-                    "beacon.client: %s (%s); reconnecting in %.2f s", reason, code, delay
-                )
+                why = reason if code is None else f"{reason} ({code})"
+                log.warning("beacon.client: %s; reconnecting in %.2f s", why, delay)
                 self._wake.clear()
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel.
                 with contextlib.suppress(TimeoutError):
@@ -355,9 +352,6 @@ class Client:
     async def _serve(self, socket: _Socket) -> tuple[int | None, str, bool]:
         ws = socket.ws
         while True:
-            if socket.close_info is not None:
-                await ws.close()
-                return (*socket.close_info, socket.welcomed)
             # Two missed server pings (plus slack) mean a dead socket.
             wait = socket.heartbeat * 2 + 1 if socket.heartbeat else self.open_timeout
             try:

@@ -196,7 +196,8 @@ class Client:
 
     def reconnect_now(self) -> None:
         """If waiting to reconnect, stop waiting."""
-        self._wake.set()
+        if self.state == "connecting" and self._socket is None:
+            self._wake.set()
 
     # -- public API ------------------------------------------------------------------------
 
@@ -325,6 +326,11 @@ class Client:
         headers: dict[str, str] = {}
         try:
             url = await self.credentials.apply(self.url, headers)
+        except Closed:
+            raise  # the ticket endpoint refused: final
+        except Exception as exc:  # the caller's ticket or token callable failed: retry
+            return None, f"could not get a credential: {exc!r}", False
+        try:
             ws = await ws_connect(
                 url,
                 origin=Origin(self.origin) if self.origin else None,

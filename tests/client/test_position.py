@@ -6,7 +6,13 @@ from typing import Any
 
 import pytest
 
-from beacon.client.position import MAX_DELAY, StreamPosition, Verdict, backoff_delay
+from beacon.client.position import (
+    MAX_DELAY,
+    StreamPosition,
+    Verdict,
+    backoff_delay,
+    reconnect_attempt,
+)
 
 
 @pytest.mark.parametrize(
@@ -92,3 +98,21 @@ def test_backoff_is_full_jitter_from_half_a_second_to_twenty(attempt: int, ceili
     assert backoff_delay(attempt, random=lambda: 0.0) == 0.0
     assert backoff_delay(attempt, random=lambda: 0.5) == pytest.approx(ceiling / 2)
     assert backoff_delay(attempt, random=lambda: 0.999999) == pytest.approx(ceiling, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("attempt", "code", "welcomed", "next_attempt"),
+    [
+        (4, 1006, False, 4),  # the server is still away: keep backing off
+        (4, 4012, True, 0),  # it was fine until it restarted: start over
+        (0, 4008, True, 3),  # rate limited: slow down
+        (1, 4429, False, 5),  # too many connections: slow down more
+        (7, 4429, False, 7),
+        (6, 4401, False, 0),  # credential expired: come back soon with a new one
+        (2, None, False, 2),  # could not connect at all
+    ],
+)
+def test_reconnect_attempts_start_over_after_a_welcome_and_slow_down_when_told(
+    attempt: int, code: int | None, welcomed: bool, next_attempt: int
+) -> None:
+    assert reconnect_attempt(attempt, code, welcomed=welcomed) == next_attempt

@@ -101,7 +101,11 @@ async def test_an_event_of_another_epoch_makes_the_client_ask_again() -> None:
         await accept_subscribe(ws, seq=10)
         await event(ws, 11)
         await event(ws, 1, epoch="e2")  # dropped: another history
-        frame = await receive(ws, "subscribe")
+        # The client starts over: unsubscribe (whose answer is no news), then subscribe.
+        gone = await receive(ws)
+        assert gone["op"] == "unsubscribe"
+        await send(ws, type="unsubscribed", stream="user:7", ref=gone["id"])
+        frame = await receive(ws)
         asked.append(frame)
         await send(
             ws, type="subscribed", stream="user:7", epoch="e2", seq=1, recovered=False,
@@ -116,6 +120,7 @@ async def test_an_event_of_another_epoch_makes_the_client_ask_again() -> None:
         assert asked[0]["epoch"] == "e1" and asked[0]["since"] == 11
         assert seqs(items) == [11, 2]
         assert isinstance(items[1], Subscribed) and items[1].reason == "epoch_changed"
+        assert sub.status == "subscribed" and client.subscriptions["user:7"] is sub
 
 
 @pytest.mark.parametrize(("code", "error"), [(4001, Unauthenticated), (4003, Forbidden)])
@@ -293,3 +298,29 @@ async def test_a_fresh_ticket_and_token_are_fetched_before_every_connect() -> No
 def test_one_credential_at_a_time() -> None:
     with pytest.raises(ValueError):
         Client("ws://127.0.0.1:1/ws/", cookie="sessionid=x", token="t")
+
+
+async def test_an_expired_token_is_renewed_at_once_and_a_fixed_one_is_final() -> None:
+    async def expire(ws: ServerConnection) -> None:
+        await welcome(ws)
+        await ws.close(4401)
+
+    renewed = iter(f"token-{n}" for n in range(100))
+
+    async def get_token() -> str:
+        return next(renewed)
+
+    async with Script(expire) as script:
+        # Slow backoff, but 4401 starts the count over: the client is back within 0.5 s.
+        async with Client(script.url, token=get_token, min_delay=0.5, max_delay=60):
+            async with asyncio.timeout(10):
+                await script.wait_connections(4)
+        auth = [ws.request.headers["Authorization"] for ws in script.connections[:4]]  # type: ignore[union-attr]
+        assert auth == [f"Bearer token-{n}" for n in range(4)]
+
+    async with Script(expire) as script:
+        client = Client(script.url, token="fixed", **FAST)
+        await client.connect()
+        with pytest.raises(Unauthenticated) as info:
+            await client.wait_closed()
+        assert info.value.code == 4401 and len(script.connections) == 1

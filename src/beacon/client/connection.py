@@ -51,7 +51,15 @@ from .exceptions import (
     RequestTimeout,
     Unauthenticated,
 )
-from .position import MAX_DELAY, MIN_DELAY, StreamPosition, Verdict, backoff_delay
+from .position import (
+    CREDENTIAL_EXPIRED,
+    MAX_DELAY,
+    MIN_DELAY,
+    StreamPosition,
+    Verdict,
+    backoff_delay,
+    reconnect_attempt,
+)
 from .subscription import Ack, Bell, Event, Subscribed, Subscription
 
 log = logging.getLogger("beacon.client")
@@ -60,9 +68,6 @@ State = Literal["disconnected", "connecting", "connected"]
 
 #: Frame types that are not events of a stream (``presence`` is: it is handed over).
 CONTROL = frozenset({"welcome", "subscribed", "unsubscribed", "pong", "ping", "ack", "error"})
-
-#: Backoff attempt to start from after these close codes (rate limited: slow down).
-MIN_ATTEMPT_AFTER = {int(CloseCode.RATE_LIMITED): 3}
 
 #: Close codes after which a request that was sent must not be sent again.
 TOO_LARGE = frozenset({int(CloseCode.FRAME_TOO_LARGE), 1009})
@@ -80,6 +85,8 @@ REASONS = {
     4011: "server error",
     4012: "server restarting",
     4013: "connection too slow",
+    4401: "credential expired",
+    4429: "too many connections",
 }
 
 
@@ -96,6 +103,8 @@ class _Socket:
     welcomed: bool = False
     heartbeat: float | None = None
     subscribe_refs: dict[int, Subscription] = field(default_factory=dict)
+    #: Ids of the unsubscribes a resync sent; their answers are not news.
+    resync_refs: set[int] = field(default_factory=set)
 
 
 class Client:
@@ -297,12 +306,13 @@ class Client:
             while True:
                 self._set_state("connecting")
                 code, reason, welcomed = await self._connect_once()
-                if welcomed:
-                    attempt = 0
                 if code in FINAL_CLOSE_CODES:
                     error = Unauthenticated if code == CloseCode.UNAUTHENTICATED else Forbidden
                     raise error(code, reason)
-                attempt = max(attempt, MIN_ATTEMPT_AFTER.get(code or 0, 0))
+                if code == CREDENTIAL_EXPIRED and isinstance(self.credentials.token, str):
+                    # The same token would be refused again: only a callable refreshes it.
+                    raise Unauthenticated(code, "the token expired (give a callable to renew it)")
+                attempt = reconnect_attempt(attempt, code, welcomed=welcomed)
                 delay = backoff_delay(
                     attempt, min_delay=self.min_delay, max_delay=self.max_delay, random=self.random
                 )
@@ -433,7 +443,7 @@ class Client:
         elif kind == "subscribed":
             self._on_subscribed(socket, frame)
         elif kind == "unsubscribed":
-            self._on_unsubscribed(frame)
+            self._on_unsubscribed(socket, frame)
         elif kind == "error":
             self._on_error(socket, frame)
         elif kind in ("ack", "pong"):
@@ -498,8 +508,12 @@ class Client:
             except Exception:
                 log.exception("beacon.client: an on_subscribed callback failed")
 
-    def _on_unsubscribed(self, frame: dict[str, Any]) -> None:
-        if self._settle(frame.get("ref"), frame, None):
+    def _on_unsubscribed(self, socket: _Socket, frame: dict[str, Any]) -> None:
+        ref = frame.get("ref")
+        if ref in socket.resync_refs:
+            socket.resync_refs.discard(ref)
+            return
+        if self._settle(ref, frame, None):
             return
         # Not an answer: the server ended the subscription (access revoked).
         sub = self.subscriptions.get(str(frame.get("stream")))
@@ -532,8 +546,7 @@ class Client:
             sub.duplicates += 1
             return
         if verdict is Verdict.STALE:
-            # Another epoch: ask again with ours, so the server says what happened.
-            await self._send_subscribe(socket, sub)
+            await self._resync(socket, sub)
             return
         seq, epoch, ts = frame.get("seq"), frame.get("epoch"), frame.get("ts")
         data = {k: v for k, v in frame.items() if k not in ("type", "stream", "seq", "epoch", "ts")}
@@ -557,6 +570,21 @@ class Client:
         sub.status = "pending"
         frame = {"op": "subscribe", "stream": sub.stream, **sub.position.resume_fields()}
         await self._send(socket, {**frame, "id": ident})
+
+    async def _resync(self, socket: _Socket, sub: Subscription) -> None:
+        """An event of another epoch: its seq means nothing next to ours. Ask afresh.
+
+        Unsubscribe, then subscribe from our ``(epoch, since)`` (a second subscribe on
+        the same socket would only confirm the subscription as it stands): the server
+        answers ``recovered: false``, ``epoch_changed`` with the new position if the
+        history really changed. Events that arrive meanwhile are dropped; the new
+        subscription accounts for them.
+        """
+        sub.status = "pending"
+        ident = next(self._ids)
+        socket.resync_refs.add(ident)
+        await self._send(socket, {"op": "unsubscribe", "stream": sub.stream, "id": ident})
+        await self._send_subscribe(socket, sub)
 
     async def _transmit(self, socket: _Socket, request: _Request) -> None:
         request.sent = True

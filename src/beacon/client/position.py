@@ -17,7 +17,8 @@ is this event new?         ``DELIVER`` (seq newer, same epoch: ``last`` moves),
                            happened); events without a seq are always delivered
 =========================  =====================================================
 
-:func:`backoff_delay` is the same full-jitter backoff as ``beacon.js``.
+:func:`backoff_delay` is the same full-jitter backoff as ``beacon.js``, and
+:func:`reconnect_attempt` the same counting of attempts.
 """
 
 from __future__ import annotations
@@ -47,6 +48,26 @@ def backoff_delay(
     """
     ceiling = min(max_delay, min_delay * 2.0 ** min(max(attempt, 0), 30))
     return random() * ceiling
+
+
+#: Attempt to start from after these close codes: 4008 rate limited, 4429 too many
+#: connections (slow down).
+MIN_ATTEMPT_AFTER = {4008: 3, 4429: 5}
+
+#: The credential expired (a token's ``exp`` passed): not a failure, so come back soon
+#: with a fresh one.
+CREDENTIAL_EXPIRED = 4401
+
+
+def reconnect_attempt(attempt: int, code: int | None, *, welcomed: bool) -> int:
+    """The backoff attempt for the reconnect after a socket closed with ``code``.
+
+    Counting starts over once a socket was welcomed (the server was fine) and after
+    4401; a server that asked to slow down is not retried sooner than its floor.
+    """
+    if welcomed or code == CREDENTIAL_EXPIRED:
+        attempt = 0
+    return max(attempt, MIN_ATTEMPT_AFTER.get(code or 0, 0))
 
 
 class Verdict(Enum):

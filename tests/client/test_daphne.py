@@ -143,6 +143,33 @@ async def test_a_resume_past_the_retention_window_is_surfaced_as_not_recovered(
         server.stop()
 
 
+async def test_a_stream_recreated_under_the_client_is_surfaced_as_a_new_epoch(
+    alice: Any, cookie: str, db_call: Any
+) -> None:
+    from beacon.models import Stream
+
+    stream = user_stream(alice)
+    with running() as server:
+        async with Client(f"{server.ws_url}/ws/", cookie=cookie, **FAST) as client:
+            sub = await client.subscribe(stream)
+            for n in (1, 2):
+                await db_call(beacon.notify, alice, f"old {n}")
+            assert [e.seq for e in await events(sub, 2)] == [1, 2]
+            old_epoch = sub.epoch
+            await db_call(lambda: Stream.objects.filter(name=stream).delete())
+            for n in (1, 2, 3):  # a new history: seqs 1-3 again, another epoch
+                await db_call(beacon.notify, alice, f"new {n}")
+            async with asyncio.timeout(20):
+                notice = await anext(sub)  # nothing of the new history is spliced on first
+            assert isinstance(notice, Subscribed)
+            assert (notice.recovered, notice.reason) == (False, "epoch_changed")
+            assert notice.epoch != old_epoch and sub.epoch == notice.epoch
+            await db_call(beacon.notify, alice, "after")
+            after = (await events(sub, 1))[0]
+            assert (after.data["message"], after.epoch) == ("after", notice.epoch)
+            assert after.seq == notice.seq + 1
+
+
 async def test_publish_is_acked_and_a_resend_with_the_same_client_id_stored_once(
     alice: Any, cookie: str, db_call: Any
 ) -> None:

@@ -22,6 +22,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import ValidationError
+
 from .exceptions import ProtocolError, StreamError
 from .protocol import ErrorCode
 
@@ -59,6 +61,14 @@ def user_stream(user_or_id: Any) -> str:
 class StreamPolicy:
     """What a user may do with the streams of one namespace. Deny by default."""
 
+    def is_canonical(self, key: str) -> bool:
+        """Is ``key`` the one spelling of its stream? Others are ``invalid_stream``.
+
+        A namespace whose keys are numbers says no to ``02`` (``room:2`` is the room), so
+        that one stream never has two names, two permission checks or two rows.
+        """
+        return True
+
     def can_subscribe(self, user: Any, key: str) -> bool:
         return False
 
@@ -95,8 +105,21 @@ class StreamPolicy:
         raise ProtocolError(ErrorCode.UNSUPPORTED, "this stream takes no typing events")
 
 
+def is_canonical_pk(model: Any, key: str) -> bool:
+    """Whether ``key`` is how ``model``'s primary keys are written (``7``, not ``07``)."""
+    try:
+        return str(model._meta.pk.to_python(key)) == key
+    except (ValidationError, ValueError, TypeError):
+        return False
+
+
 class UserStreamPolicy(StreamPolicy):
     """``user:{id}``: a user's own notifications, for that user alone."""
+
+    def is_canonical(self, key: str) -> bool:
+        from django.contrib.auth import get_user_model
+
+        return is_canonical_pk(get_user_model(), key)
 
     def can_subscribe(self, user: Any, key: str) -> bool:
         return bool(user.is_authenticated) and str(user.pk) == key

@@ -5,6 +5,7 @@ the server's log."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -186,3 +187,18 @@ def test_a_non_canonical_stream_name_is_refused_over_http_and_makes_no_row(
     response = client.get(f"/beacon/streams/room:{room.pk}/events/")
     assert response.status_code == 200
     assert json.loads(response.content)["stream"] == f"room:{room.pk}"
+
+
+def test_refused_http_requests_leave_no_client_text_in_the_log(
+    client: Any, alice: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    client.force_login(alice)
+    with caplog.at_level(logging.DEBUG):
+        assert client.get(f"/beacon/streams/{MARK}:1/events/").status_code == 404
+        assert client.get(f"/beacon/streams/{MARK}/events/").status_code == 400
+        assert client.get(f"/beacon/notifications/?before={MARK}").status_code == 400
+        response = client.post(
+            "/beacon/notifications/read/", DEEP, content_type="application/json"
+        )
+        assert response.status_code == 400
+    assert MARK not in caplog.text

@@ -29,7 +29,11 @@ MAX_INT = 2**63
 
 
 def json_error(code: str, message: str, status: int) -> JsonResponse:
-    return JsonResponse({"error": code, "message": message}, status=status)
+    response = JsonResponse({"error": code, "message": message}, status=status)
+    # An answered client error is not one for ``django.request`` to log: its warning
+    # quotes the request's path, which is the client's text (a stream name, say).
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
 
 
 class BadRequest(ValueError):

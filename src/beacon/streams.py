@@ -106,11 +106,15 @@ class StreamPolicy:
 
 
 def is_canonical_pk(model: Any, key: str) -> bool:
-    """Whether ``key`` is how ``model``'s primary keys are written (``7``, not ``07``)."""
+    """Whether ``key`` is written as ``model``'s primary keys are (``7``, not ``07``).
+
+    A key that is no primary key at all (``abc``) is not an alias of one: it is left
+    to the policy, which refuses it like any key it does not know.
+    """
     try:
         return str(model._meta.pk.to_python(key)) == key
     except (ValidationError, ValueError, TypeError):
-        return False
+        return True
 
 
 class UserStreamPolicy(StreamPolicy):

@@ -50,7 +50,7 @@ BAD_FRAMES = [
     ),
     ('{"op":"read","stream":"room:0{room}","up_to":1}', "invalid_stream"),
     ('{"op":"subscribe","stream":"user:0{user}"}', "invalid_stream"),
-    ('{"op":"subscribe","stream":"rooms:+{user}"}', "invalid_stream"),
+    ('{"op":"subscribe","stream":"rooms:0{user}"}', "invalid_stream"),
     ('{"op":"read","stream":"user:{user}","up_to":' + str(2**64) + "}", "bad_frame"),
 ]
 

@@ -218,8 +218,8 @@ def test_publishing_to_a_stream_nobody_can_receive_raises(
     from beacon.exceptions import StreamError
 
     class ProjectPolicy(streams.StreamPolicy):
-        def accepts_key(self, key: str) -> bool:
-            return key.isdigit()
+        def is_canonical(self, key: str) -> bool:
+            return key.isdigit() and str(int(key)) == key
 
     monkeypatch.setitem(streams._policies, "project", ProjectPolicy())
 
@@ -229,6 +229,8 @@ def test_publishing_to_a_stream_nobody_can_receive_raises(
         publish("project:abc", "build", {})
     with pytest.raises(PublishError, match="refuses the key"):
         publish("room:abc", "message", {})  # beacon.chat's rooms have numeric keys
+    with pytest.raises(PublishError, match="refuses the key"):
+        publish("room:02", "message", {})  # room 2 has one name
     with pytest.raises(PublishError):
         publish_ephemeral("nosuch:1", "typing", {})
     with pytest.raises(StreamError):

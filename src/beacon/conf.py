@@ -15,7 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
 DEFAULTS: dict[str, Any] = {
-    # Largest client frame accepted, in bytes (text length); bigger ones close the socket.
+    # Largest client frame accepted, in UTF-8 bytes; bigger ones close the socket (4009).
     "MAX_FRAME_BYTES": 64 * 1024,
     # Deepest JSON nesting accepted in a client frame.
     "MAX_JSON_DEPTH": 16,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import traceback
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +54,7 @@ from .protocol import (
     pong_frame,
     subscribed_frame,
     unsubscribed_frame,
+    utf8_size,
     welcome_frame,
 )
 from .ratelimit import REPLAY_EVENTS_PER_TOKEN, REPLAY_KEEP, TokenBucket
@@ -193,7 +195,7 @@ class BeaconConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not self.active or self.closing:
             return
-        size = len(text_data) if text_data is not None else len(bytes_data or b"")
+        size = utf8_size(text_data) if text_data is not None else len(bytes_data or b"")
         if size > self.config["MAX_FRAME_BYTES"]:
             await self.close_with(CloseCode.FRAME_TOO_LARGE)
             return
@@ -211,8 +213,13 @@ class BeaconConsumer(AsyncWebsocketConsumer):
             metrics.error(exc.code)
             ref = exc.ref if exc.ref is not None or frame is None else frame.ref
             await self.send(error_frame(exc.code, exc.message, ref=ref, stream=exc.stream))
-        except Exception:
-            log.exception("beacon: error while handling a client frame")
+        except Exception as exc:
+            # The stack, not the exception's text: that may quote the client's frame.
+            log.error(
+                "beacon: %s while handling a client frame\n%s",
+                type(exc).__name__,
+                "".join(traceback.format_tb(exc.__traceback__)),
+            )
             metrics.error(ErrorCode.INTERNAL)
             await self.send(error_frame(ErrorCode.INTERNAL, "internal error"))
 
@@ -239,11 +246,19 @@ class BeaconConsumer(AsyncWebsocketConsumer):
                 ErrorCode.INVALID_STREAM, str(exc), ref=ref, stream=stream[:100]
             ) from None
         try:
-            return policy_for(stream)
+            policy, key = policy_for(stream)
         except StreamError as exc:
             raise ProtocolError(
                 ErrorCode.UNKNOWN_STREAM, str(exc), ref=ref, stream=stream
             ) from None
+        if not policy.is_canonical(key):
+            raise ProtocolError(
+                ErrorCode.INVALID_STREAM,
+                "not the canonical name of its stream",
+                ref=ref,
+                stream=stream,
+            )
+        return policy, key
 
     # -- subscribe, resume, unsubscribe --------------------------------------------------------
 
@@ -533,7 +548,9 @@ class NotificationConsumer(BeaconConsumer):
         since = query.get("since", [""])[0]
         epoch = query.get("epoch", [""])[0]
         stream = user_stream(self.user)
-        if (since and not since.isdigit()) or len(since) > 18 or len(epoch) > 64:
+        # isdigit() alone takes "²" and "①", which int() refuses.
+        digits = since.isascii() and since.isdigit()
+        if (since and not digits) or len(since) > 18 or len(epoch) > 64:
             await self.send(
                 error_frame(
                     ErrorCode.BAD_FRAME, "'since' must be a non-negative integer", stream=stream

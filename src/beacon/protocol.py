@@ -150,6 +150,37 @@ def json_depth(value: Any, limit: int) -> int:
     return depth
 
 
+def has_lone_surrogate(value: Any) -> bool:
+    """Whether any string in a parsed JSON value (keys included) holds a lone surrogate."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not _is_unicode(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def utf8_size(text: str) -> int:
+    """The size of a text frame on the wire: its UTF-8 bytes, not its characters."""
+    if text.isascii():  # O(1) in CPython, and the common case
+        return len(text)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
 def parse_client_frame(text: str, *, max_depth: int = 16) -> ClientFrame:
     """Parse one client text frame, or raise ``ProtocolError``."""
     try:
@@ -163,6 +194,10 @@ def parse_client_frame(text: str, *, max_depth: int = 16) -> ClientFrame:
         raise ProtocolError(ErrorCode.BAD_FRAME, "id must be a short string or an integer")
     if json_depth(obj, max_depth) > max_depth:
         raise ProtocolError(ErrorCode.BAD_JSON, f"frame nested deeper than {max_depth}", ref=ref)
+    if has_lone_surrogate(obj):
+        # JSON's "\ud800" escape decodes to a string that is not Unicode text: it could
+        # be neither stored, nor sent back, nor logged as UTF-8.
+        raise ProtocolError(ErrorCode.BAD_FRAME, "strings must be valid Unicode", ref=ref)
     op = obj.get("op")
     if not isinstance(op, str):
         raise ProtocolError(ErrorCode.BAD_FRAME, "frame needs an 'op' string", ref=ref)
@@ -177,7 +212,7 @@ def _is_ref(value: Any) -> bool:
         return False
     if isinstance(value, int):
         return -(2**53) < value < 2**53
-    return isinstance(value, str) and len(value) <= 64
+    return isinstance(value, str) and len(value) <= 64 and _is_unicode(value)
 
 
 def _string(obj: dict[str, Any], key: str, ref: Ref, *, limit: int = MAX_NAME_LENGTH) -> str:

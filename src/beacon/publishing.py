@@ -38,7 +38,7 @@ def check_stream(stream: str) -> None:
         policy, key = policy_for(stream)
     except StreamError as exc:
         raise PublishError(f"cannot publish to {stream!r}: {exc}") from None
-    if not policy.accepts_key(key):
+    if not policy.is_canonical(key):
         raise PublishError(f"cannot publish to {stream!r}: its policy refuses the key {key!r}")
 
 

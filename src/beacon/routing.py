@@ -9,9 +9,10 @@ In your ``asgi.py``::
     })
 
 or include ``websocket_urlpatterns`` in your own ``URLRouter`` behind
-``allowed_hosts_origin_validator(SessionAuthMiddleware(...))`` (``beacon.middleware``;
-Channels' ``AllowedHostsOriginValidator(AuthMiddlewareStack(...))`` works too, at a
-higher cost per socket and per frame).
+``OriginCheckMiddleware(SessionAuthMiddleware(...))`` (``beacon.middleware``).
+Channels' ``AllowedHostsOriginValidator`` compares hosts only, so a page on another
+port of the site's host passes it with the user's cookie; and its
+``AuthMiddlewareStack`` costs more per socket and per frame.
 """
 
 from __future__ import annotations
@@ -31,13 +32,14 @@ websocket_urlpatterns = [
 def websocket_application(extra_patterns: list[Any] | None = None) -> Any:
     """Beacon's routes behind the origin check and session authentication.
 
-    A cross-origin handshake is refused with HTTP 403 before the socket opens (and
-    counted in ``beacon_rejected_handshakes_total{reason="origin"}``).
+    A handshake from any origin but the site's own (scheme, host and port) is refused
+    with HTTP 403 before the socket opens (and counted in
+    ``beacon_rejected_handshakes_total{reason="origin"}``).
     """
     from channels.routing import URLRouter
 
-    from .middleware import SessionAuthMiddleware, allowed_hosts_origin_validator
+    from .middleware import OriginCheckMiddleware, SessionAuthMiddleware
 
-    return allowed_hosts_origin_validator(
+    return OriginCheckMiddleware(
         SessionAuthMiddleware(URLRouter([*websocket_urlpatterns, *(extra_patterns or [])]))
     )

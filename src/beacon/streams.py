@@ -22,6 +22,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import ValidationError
+
 from .exceptions import ProtocolError, StreamError
 from .protocol import ErrorCode
 
@@ -59,9 +61,14 @@ def user_stream(user_or_id: Any) -> str:
 class StreamPolicy:
     """What a user may do with the streams of one namespace. Deny by default."""
 
-    def accepts_key(self, key: str) -> bool:
-        """Is ``key`` a key of this namespace at all? ``publish()`` to one it refuses
-        raises ``PublishError`` (nobody could ever subscribe to it). No queries here."""
+    def is_canonical(self, key: str) -> bool:
+        """Is ``key`` the one spelling of a stream of this namespace? No queries here.
+
+        Others are ``invalid_stream`` on a socket or over HTTP, and ``publish()`` raises
+        ``PublishError`` for them. A namespace whose keys are numbers says no to ``abc``
+        (no stream anyone could receive) and to ``02`` (``room:2`` is the room), so that
+        one stream never has two names, two permission checks or two rows.
+        """
         return True
 
     def can_subscribe(self, user: Any, key: str) -> bool:
@@ -100,18 +107,22 @@ class StreamPolicy:
         raise ProtocolError(ErrorCode.UNSUPPORTED, "this stream takes no typing events")
 
 
+def is_canonical_pk(model: Any, key: str) -> bool:
+    """Whether ``key`` is a primary key of ``model`` as it is written (``7``; not ``07``,
+    not ``abc``)."""
+    try:
+        return str(model._meta.pk.to_python(key)) == key
+    except (ValidationError, ValueError, TypeError):
+        return False
+
+
 class UserStreamPolicy(StreamPolicy):
     """``user:{id}``: a user's own notifications, for that user alone."""
 
-    def accepts_key(self, key: str) -> bool:
+    def is_canonical(self, key: str) -> bool:
         from django.contrib.auth import get_user_model
-        from django.core.exceptions import ValidationError
 
-        try:
-            get_user_model()._meta.pk.to_python(key)
-        except ValidationError:
-            return False
-        return True
+        return is_canonical_pk(get_user_model(), key)
 
     def can_subscribe(self, user: Any, key: str) -> bool:
         return bool(user.is_authenticated) and str(user.pk) == key

@@ -27,7 +27,7 @@ from beacon.eventlog import Appended
 from beacon.exceptions import ProtocolError
 from beacon.protocol import ErrorCode, Publish
 from beacon.publishing import apublish_ephemeral
-from beacon.streams import StreamPolicy, UserStreamPolicy, register
+from beacon.streams import StreamPolicy, is_canonical_pk, register
 
 from .conf import get_chat_config
 from .messages import MESSAGE, check_data, post_message
@@ -38,7 +38,7 @@ log = logging.getLogger("beacon.chat")
 
 
 def find_room(key: str) -> Room | None:
-    if not key.isdigit() or len(key) > 18:
+    if not (key.isascii() and key.isdigit()) or len(key) > 18:
         return None
     return Room.objects.filter(pk=int(key)).first()
 
@@ -87,8 +87,8 @@ typing_throttle = TypingThrottle()
 class RoomPolicy(StreamPolicy):
     """``room:{id}``: see the module docstring."""
 
-    def accepts_key(self, key: str) -> bool:
-        return key.isdigit() and len(key) <= 18
+    def is_canonical(self, key: str) -> bool:
+        return is_canonical_pk(Room, key)
 
     def can_subscribe(self, user: Any, key: str) -> bool:
         return may_enter(find_room(key), user)
@@ -166,7 +166,10 @@ class RoomPolicy(StreamPolicy):
 class RoomListPolicy(StreamPolicy):
     """``rooms:{user_id}``: a user's room list with unread counts, for that user alone."""
 
-    accepts_key = UserStreamPolicy.accepts_key
+    def is_canonical(self, key: str) -> bool:
+        from django.contrib.auth import get_user_model
+
+        return is_canonical_pk(get_user_model(), key)
 
     def can_subscribe(self, user: Any, key: str) -> bool:
         return bool(getattr(user, "is_authenticated", False)) and str(user.pk) == key

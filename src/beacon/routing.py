@@ -29,15 +29,17 @@ websocket_urlpatterns = [
 
 
 def websocket_application(extra_patterns: list[Any] | None = None) -> Any:
-    """Beacon's routes behind the origin check and session authentication.
+    """Beacon's routes behind the origin check and ``BEACON["AUTHENTICATORS"]``.
 
     A cross-origin handshake is refused with HTTP 403 before the socket opens (and
     counted in ``beacon_rejected_handshakes_total{reason="origin"}``).
     """
     from channels.routing import URLRouter
 
-    from .middleware import SessionAuthMiddleware, allowed_hosts_origin_validator
+    from .identity.middleware import IdentityMiddleware, OriginlessBearerGate
+    from .middleware import allowed_hosts_origin_validator
 
-    return allowed_hosts_origin_validator(
-        SessionAuthMiddleware(URLRouter([*websocket_urlpatterns, *(extra_patterns or [])]))
-    )
+    routes = IdentityMiddleware(URLRouter([*websocket_urlpatterns, *(extra_patterns or [])]))
+    # An origin-less handshake with a bearer token skips the origin check (and only the
+    # token counts for it): see beacon.identity.middleware.
+    return OriginlessBearerGate(allowed_hosts_origin_validator(routes), routes)

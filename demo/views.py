@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from beacon import notify
+from beacon.identity.limits import user_rate_limited
 
 from .forms import CommentForm, NotifyForm, PostForm
 from .models import Post
@@ -47,6 +48,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
+@user_rate_limited
 def send_notification(request: HttpRequest) -> HttpResponse:
     form = NotifyForm(request.POST, sender=request.user)
     if not form.is_valid():

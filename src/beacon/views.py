@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from . import eventlog
 from .exceptions import StreamError
+from .identity.limits import user_rate_limited
 from .models import Notification
 from .readstate import mark_read, unread_count
 from .streams import policy_for, user_stream
@@ -84,6 +85,7 @@ def notifications(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @signed_in
+@user_rate_limited
 def notifications_read(request: HttpRequest) -> HttpResponse:
     """Mark read: a JSON body ``{"seq": N}`` (one) or ``{"up_to": N}`` (all up to N)."""
     try:

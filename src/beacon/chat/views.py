@@ -12,6 +12,7 @@ import json
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
+from ..identity.limits import user_rate_limited
 from ..views import json_error, signed_in
 from .models import Membership, Room, room_stream
 from .policy import enter, find_room, may_enter
@@ -38,6 +39,7 @@ def rooms(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @signed_in
+@user_rate_limited
 def read(request: HttpRequest, room_id: int) -> HttpResponse:
     """Mark read up to a seq: body ``{"up_to": N}``; returns the position and unread count."""
     try:

@@ -267,3 +267,15 @@ async def test_a_refused_credential_closes_with_its_code(alice: Any, settings: A
     communicator, _ = await stack_client(path="/ws/?ticket=" + "n" * 40)
     assert await communicator.receive_output(timeout=3) == {"type": "websocket.close", "code": 4001}
     await communicator.disconnect()
+
+
+def test_misconfigured_identity_settings_fail_the_system_checks(settings: Any) -> None:
+    from beacon.identity.checks import check_identity
+
+    settings.BEACON = {
+        "AUTHENTICATORS": ["beacon.identity.NoSuchThing", "beacon.conf.get_config"],
+        "TICKET_SECONDS": 600,
+    }
+    assert [m.id for m in check_identity(None)] == ["beacon.E101", "beacon.E101", "beacon.W101"]
+    settings.BEACON = {}
+    assert check_identity(None) == []

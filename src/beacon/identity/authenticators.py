@@ -43,12 +43,7 @@ class SessionAuthenticator(Authenticator):
         user = get_user(_Request(session))
         if not user.is_authenticated:
             return None  # a stale cookie is no credential: maybe the next one is
-        return Identity(
-            user=user,
-            method=self.method,
-            session_key=key,
-            session_auth_hash=session.get(HASH_SESSION_KEY),
-        )
+        return Identity(user=user, method=self.method, session_key=key)
 
 
 class _Request:

@@ -50,8 +50,6 @@ class Identity:
     method: str
     session_key: str | None = field(default=None, repr=False)
     expires_at: float | None = None
-    #: The session's auth hash as it was at login (password changes end the session).
-    session_auth_hash: str | None = field(default=None, repr=False)
 
     @property
     def user_id(self) -> Any:

@@ -65,8 +65,10 @@ def _user_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
 
 
 def connect() -> None:
-    """Called from ``BeaconConfig.ready``."""
+    """Called from ``BeaconConfig.ready`` (also registers the identity system checks)."""
     from django.apps import apps
+
+    from . import checks  # noqa: F401
 
     user_model = get_user_model()
     user_logged_out.connect(_logged_out, dispatch_uid="beacon.identity.logout")

@@ -147,6 +147,8 @@ def test_the_ticket_endpoint_wants_csrf_or_a_token_and_is_rate_limited(
         429,
     )
     assert token.post("/beacon/tickets/", HTTP_AUTHORIZATION="Bearer nope").status_code == 401
+    settings.BEACON = {}  # the bearer authenticator is not enabled: no tickets for tokens
+    assert token.post("/beacon/tickets/", **auth).status_code == 401
 
 
 # -- re-validation -----------------------------------------------------------------------

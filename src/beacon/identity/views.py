@@ -18,18 +18,20 @@ from django.views.decorators.http import require_POST
 from ..conf import get_config
 from ..views import json_error
 from .authenticators import issue_ticket, token_user, verify_token
-from .core import Handshake, Refused
+from .core import Handshake, Refused, authenticators
 from .limits import rate_limit_response
 
 
 @csrf_exempt  # checked below when the session is the credential
 @require_POST
 def tickets(request: HttpRequest) -> HttpResponse:
-    token = Handshake(headers={"authorization": request.headers.get("Authorization", "")},
-                      query={}, cookies={}).bearer_token()
+    authorization = {"authorization": request.headers.get("Authorization", "")}
+    token = Handshake(headers=authorization, query={}, cookies={}).bearer_token()
     expires: float | None = None
     session_key: str | None = None
     if token is not None:
+        if not any(getattr(a, "method", None) == "bearer" for a in authenticators()):
+            return json_error("unauthenticated", "bearer tokens are not enabled", 401)
         try:
             claims = verify_token(token)
             user: Any = token_user(claims)

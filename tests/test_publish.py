@@ -30,11 +30,13 @@ def test_public_api_is_pinned() -> None:
         "anotify_many",
         "apublish",
         "apublish_ephemeral",
+        "arevoke",
         "mark_read",
         "notify",
         "notify_many",
         "publish",
         "publish_ephemeral",
+        "revoke",
         "send_notification",
         "unread_count",
     ]

@@ -12,11 +12,13 @@ __all__ = [
     "anotify_many",
     "apublish",
     "apublish_ephemeral",
+    "arevoke",
     "mark_read",
     "notify",
     "notify_many",
     "publish",
     "publish_ephemeral",
+    "revoke",
     "send_notification",
     "unread_count",
 ]
@@ -32,6 +34,8 @@ _LAZY = {
     "publish_ephemeral": "publishing",
     "send_notification": "publishing",
     "mark_read": "readstate",
+    "revoke": "identity.control",
+    "arevoke": "identity.control",
     "unread_count": "readstate",
 }
 

@@ -160,6 +160,17 @@ def _hits(key: str) -> tuple[int, int]:
     return _local.hit(key, window), left
 
 
+def reset_http_counts() -> None:
+    """Forget every HTTP write count (tests: user ids repeat from one test to the next)."""
+    with _local.lock:
+        _local.counts.clear()
+    if getattr(settings, "REDIS_URL", "") and _sync_redis is not None:
+        from ..presence import redis_prefix
+
+        for key in _sync_redis.scan_iter(f"{redis_prefix()}:beacon:http:*", count=500):
+            _sync_redis.delete(key)
+
+
 def rate_limit_response(user: Any) -> HttpResponse | None:
     """A 429 answer if ``user`` went over ``HTTP_WRITES_PER_MINUTE``, else None (and
     the call is counted). Every write endpoint shares the one budget per user."""

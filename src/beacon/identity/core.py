@@ -24,7 +24,6 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from django.conf import settings
-from django.contrib.auth.models import AnonymousUser
 from django.core.signals import setting_changed
 from django.http.cookie import parse_cookie
 from django.utils.crypto import salted_hmac
@@ -156,13 +155,6 @@ def _clear(*, setting: str, **kwargs: Any) -> None:
 setting_changed.connect(_clear, weak=False)
 
 
-def authenticator_for(identity: Identity) -> Authenticator | None:
-    for auth in authenticators():
-        if getattr(auth, "method", None) == identity.method:
-            return auth
-    return None
-
-
 def identify(handshake: Handshake) -> Identity | None:
     """The identity of a handshake, or None (anonymous); raises :class:`Refused`.
 
@@ -179,10 +171,6 @@ def identify(handshake: Handshake) -> Identity | None:
                 raise Refused(CloseCode.CREDENTIAL_EXPIRED, "credential expired")
             return identity
     return None
-
-
-def anonymous() -> Any:
-    return AnonymousUser()
 
 
 def session_store() -> Any:

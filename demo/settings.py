@@ -165,6 +165,22 @@ BEACON = {
     for key in ("LOG_POLL_SECONDS", "HEARTBEAT_SECONDS", "PRESENCE_TTL_SECONDS")
     if os.environ.get(f"BEACON_{key}")
 }
+# All three credentials; the bearer token as djangorestframework-simplejwt makes it by
+# default (HS256 with SECRET_KEY, the user id in "user_id").
+BEACON["AUTHENTICATORS"] = [
+    "beacon.identity.SessionAuthenticator",
+    "beacon.identity.TicketAuthenticator",
+    "beacon.identity.BearerTokenAuthenticator",
+]
+BEACON.update(
+    {
+        key: int(os.environ[f"BEACON_{key}"])
+        for key in ("TICKET_SECONDS", "MAX_CONNECTIONS_PER_USER", "HTTP_WRITES_PER_MINUTE")
+        if os.environ.get(f"BEACON_{key}")
+    }
+)
+if os.environ.get("BEACON_REVALIDATE_SECONDS"):
+    BEACON["REVALIDATE_SECONDS"] = float(os.environ["BEACON_REVALIDATE_SECONDS"])
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

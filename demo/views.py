@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from beacon import notify
+from beacon.identity.limits import user_rate_limited
 from beacon.metrics import metrics_view
 
 from .forms import CommentForm, NotifyForm, PostForm
@@ -49,6 +50,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
+@user_rate_limited
 def send_notification(request: HttpRequest) -> HttpResponse:
     form = NotifyForm(request.POST, sender=request.user)
     if not form.is_valid():

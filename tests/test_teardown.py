@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY
 
 from beacon import hub
 from beacon.consumers import BeaconConsumer, NotificationConsumer
+from beacon.identity.control import CONTROL_STREAM
 from beacon.routing import websocket_urlpatterns
 from beacon.streams import user_stream
 
@@ -35,7 +36,13 @@ def registered() -> int:
 
 
 def subscribed_sinks() -> int:
-    return sum(len(sinks) for h in hub.hubs() for sinks in h.subscribers.values())
+    """Sockets subscribed in the hubs (the identity registry's own stream aside)."""
+    return sum(
+        len(sinks)
+        for h in hub.hubs()
+        for stream, sinks in h.subscribers.items()
+        if stream != CONTROL_STREAM
+    )
 
 
 async def open_socket(user: Any, path: str = "/ws/") -> tuple[WebsocketCommunicator, Client]:

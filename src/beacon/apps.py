@@ -8,3 +8,6 @@ class BeaconConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from .identity import signals
+
+        signals.connect()

@@ -48,6 +48,31 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_TIMEOUT_SECONDS": 1.0,
     # Seconds a server process waits for clients to leave after SIGTERM.
     "SHUTDOWN_GRACE_SECONDS": 5.0,
+    # Identity (beacon.identity): who a handshake is, tried in order.
+    "AUTHENTICATORS": [
+        "beacon.identity.SessionAuthenticator",
+        "beacon.identity.TicketAuthenticator",
+    ],
+    # Seconds between re-validations of every live connection's identity.
+    "REVALIDATE_SECONDS": 30.0,
+    # Seconds a ticket from POST /beacon/tickets/ stays valid (at most 60).
+    "TICKET_SECONDS": 30,
+    # Bearer tokens (BearerTokenAuthenticator, PyJWT): key None = SECRET_KEY.
+    "JWT_ALGORITHMS": ["HS256"],
+    "JWT_KEY": None,
+    "JWT_AUDIENCE": None,
+    "JWT_ISSUER": None,
+    "JWT_LEEWAY_SECONDS": 0,
+    "JWT_USER_ID_CLAIM": "user_id",
+    "JWT_USER_ID_FIELD": "pk",
+    "JWT_TOKEN_TYPE": "access",
+    # Open sockets per user (across processes with Redis); past it: close 4429.
+    "MAX_CONNECTIONS_PER_USER": 50,
+    # Publish, typing and read frames per second of all of a user's sockets together.
+    "USER_RATE_LIMIT_PER_SECOND": 20.0,
+    "USER_RATE_LIMIT_BURST": 60,
+    # POSTs per user per minute to Beacon's HTTP write endpoints (429 past it).
+    "HTTP_WRITES_PER_MINUTE": 120,
 }
 
 

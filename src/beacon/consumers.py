@@ -37,6 +37,8 @@ from . import eager, eventlog, metrics, shutdown
 from .conf import get_config
 from .exceptions import Forbidden, ProtocolError, StreamError
 from .hub import Hub, get_hub
+from .identity.control import get_registry
+from .identity.core import Identity
 from .protocol import (
     ClientFrame,
     CloseCode,
@@ -126,8 +128,15 @@ class BeaconConsumer(AsyncWebsocketConsumer):
             return
         if self.user is None or not self.user.is_authenticated:
             metrics.rejected_handshake("unauthenticated")
-            await self.close(code=int(CloseCode.UNAUTHENTICATED))
+            code = self.scope.get("beacon.refused") or CloseCode.UNAUTHENTICATED
+            await self.close(code=int(code))
             return
+        self.identity = self.scope.get("beacon.identity") or Identity(self.user, "scope")
+        self.registry = get_registry()
+        if not await self.registry.admit(self):
+            await self.close(code=int(CloseCode.TOO_MANY_CONNECTIONS))
+            return
+        self.user_bucket = self.registry.user_bucket(self)
         self.bucket = TokenBucket(
             rate=self.config["RATE_LIMIT_PER_SECOND"], burst=self.config["RATE_LIMIT_BURST"]
         )
@@ -154,7 +163,8 @@ class BeaconConsumer(AsyncWebsocketConsumer):
         await super().websocket_disconnect(message)
 
     async def teardown(self) -> None:
-        """Detach from the hub, the metrics and presence: once, whatever ends the socket.
+        """Detach from the hub, the identity registry, the metrics and presence: once,
+        whatever ends the socket.
 
         Each step runs even if an earlier one fails, so a Redis that is down cannot
         leave the socket counted or listed in the hub.
@@ -172,6 +182,10 @@ class BeaconConsumer(AsyncWebsocketConsumer):
             await self.hub.detach(self)
         except Exception:
             log.exception("beacon: detaching a socket from the hub failed")
+        try:
+            await self.registry.remove(self)
+        except Exception:
+            log.exception("beacon: leaving the identity registry failed")
         subscriptions = list(self.subscriptions.values())
         self.subscriptions.clear()
         for sub in subscriptions:
@@ -224,6 +238,12 @@ class BeaconConsumer(AsyncWebsocketConsumer):
             await self.send(error_frame(ErrorCode.INTERNAL, "internal error"))
 
     async def handle(self, frame: ClientFrame) -> None:
+        if isinstance(frame, (Read, Publish, Typing)) and not self.user_bucket.take(
+            time.monotonic()
+        ):  # the budget all of the user's sockets share: refuse the frame, keep the socket
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED, "too many frames from this user", ref=frame.ref
+            )
         match frame:
             case Subscribe():
                 await self.subscribe(frame)
@@ -352,6 +372,15 @@ class BeaconConsumer(AsyncWebsocketConsumer):
         await self.hub.remove(frame.stream, self)
         await self._left(sub)
         await self.send(unsubscribed_frame(stream=frame.stream, ref=frame.ref))
+
+    async def revoked(self, stream: str) -> None:
+        """The stream's policy said no on re-asking (``beacon.identity.revoke``)."""
+        sub = self.subscriptions.pop(stream, None)
+        if sub is None or self.closing:
+            return
+        await self.hub.remove(stream, self)
+        await self._left(sub)
+        await self.send(unsubscribed_frame(stream=stream, reason=ErrorCode.FORBIDDEN))
 
     # -- read state, publish, typing ---------------------------------------------------------
 

@@ -54,6 +54,11 @@ class CloseCode(IntEnum):
     SERVER_RESTART = 4012
     #: The socket could not keep up with its streams. Reconnect and resume.
     TOO_SLOW = 4013
+    #: The credential (a bearer token, or the token a ticket came from) expired, or
+    #: was already expired at the handshake: get a new one, then reconnect.
+    CREDENTIAL_EXPIRED = 4401
+    #: The user already has ``MAX_CONNECTIONS_PER_USER`` sockets open. Back off.
+    TOO_MANY_CONNECTIONS = 4429
 
 
 #: Close codes after which a client must not reconnect on its own.
@@ -396,8 +401,11 @@ def subscribed_frame(
     return dumps(_with_ref(frame, ref))
 
 
-def unsubscribed_frame(*, stream: str, ref: Ref = None) -> str:
-    return dumps(_with_ref({"type": "unsubscribed", "stream": stream}, ref))
+def unsubscribed_frame(*, stream: str, ref: Ref = None, reason: str | None = None) -> str:
+    frame: dict[str, Any] = {"type": "unsubscribed", "stream": stream}
+    if reason is not None:
+        frame["reason"] = reason
+    return dumps(_with_ref(frame, ref))
 
 
 def pong_frame(*, ref: Ref = None) -> str:

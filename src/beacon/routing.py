@@ -5,11 +5,12 @@ In your ``asgi.py``::
     from beacon.routing import websocket_application
     application = ProtocolTypeRouter({
         "http": django_asgi_app,
-        "websocket": websocket_application(),   # origin check + session auth + routes
+        "websocket": websocket_application(),   # origin check + credentials + routes
     })
 
 or include ``websocket_urlpatterns`` in your own ``URLRouter`` behind
-``OriginCheckMiddleware(SessionAuthMiddleware(...))`` (``beacon.middleware``).
+``OriginCheckMiddleware(IdentityMiddleware(...))`` (``beacon.middleware``,
+``beacon.identity.middleware``).
 Channels' ``AllowedHostsOriginValidator`` compares hosts only, so a page on another
 port of the site's host passes it with the user's cookie; and its
 ``AuthMiddlewareStack`` costs more per socket and per frame.
@@ -30,7 +31,7 @@ websocket_urlpatterns = [
 
 
 def websocket_application(extra_patterns: list[Any] | None = None) -> Any:
-    """Beacon's routes behind the origin check and session authentication.
+    """Beacon's routes behind the origin check and ``BEACON["AUTHENTICATORS"]``.
 
     A handshake from any origin but the site's own (scheme, host and port) is refused
     with HTTP 403 before the socket opens (and counted in
@@ -38,8 +39,10 @@ def websocket_application(extra_patterns: list[Any] | None = None) -> Any:
     """
     from channels.routing import URLRouter
 
-    from .middleware import OriginCheckMiddleware, SessionAuthMiddleware
+    from .identity.middleware import IdentityMiddleware, OriginlessBearerGate
+    from .middleware import OriginCheckMiddleware
 
-    return OriginCheckMiddleware(
-        SessionAuthMiddleware(URLRouter([*websocket_urlpatterns, *(extra_patterns or [])]))
-    )
+    routes = IdentityMiddleware(URLRouter([*websocket_urlpatterns, *(extra_patterns or [])]))
+    # An origin-less handshake with a bearer token skips the origin check (and only the
+    # token counts for it): see beacon.identity.middleware.
+    return OriginlessBearerGate(OriginCheckMiddleware(routes), routes)

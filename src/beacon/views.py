@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from . import eventlog
 from .conf import get_config
 from .exceptions import StreamError
+from .identity.limits import user_rate_limited
 from .models import Notification
 from .protocol import has_lone_surrogate, json_depth
 from .readstate import mark_read, unread_count
@@ -134,6 +135,7 @@ def notifications(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @signed_in
+@user_rate_limited
 def notifications_read(request: HttpRequest) -> HttpResponse:
     """Mark read: a JSON body ``{"seq": N}`` (one) or ``{"up_to": N}`` (all up to N)."""
     body = json_body(request)

@@ -10,7 +10,8 @@ receipts (ephemeral).
 * A room that does not exist is refused like a private one (``forbidden``), so names
   do not reveal which rooms exist.
 * Membership is checked on every subscribe, resume, publish and read; removing a
-  member does not close a subscription that is already open.
+  member, leaving or deleting the room re-asks the policy for open subscriptions
+  (``beacon.identity.revoke``, from ``signals``).
 
 ``rooms:{user_id}`` — a user's room list: for that user alone; no durable events,
 only ``unread`` events (see ``readstate``) and the whole list in ``subscribed.state``.

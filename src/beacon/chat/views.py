@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
+from ..identity.limits import user_rate_limited
 from ..views import int_field, json_body, json_error, signed_in
 from .models import Membership, Room, room_stream
 from .policy import enter, find_room, may_enter
@@ -36,6 +37,7 @@ def rooms(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @signed_in
+@user_rate_limited
 def read(request: HttpRequest, room_id: int) -> HttpResponse:
     """Mark read up to a seq: body ``{"up_to": N}``; returns the position and unread count."""
     up_to = int_field(json_body(request), "up_to")

@@ -135,6 +135,17 @@ BEACON = {
     for key in ("LOG_POLL_SECONDS", "HEARTBEAT_SECONDS", "PRESENCE_TTL_SECONDS")
     if os.environ.get(f"BEACON_{key}")
 }
+# One Pusher app (docs/pusher.md). The demo secret is refused by `check --deploy`.
+BEACON["PUSHER_APPS"] = [
+    {
+        "id": os.environ.get("BEACON_PUSHER_APP_ID", "100001"),
+        "key": os.environ.get("BEACON_PUSHER_KEY", "demo-key"),
+        "secret": os.environ.get("BEACON_PUSHER_SECRET", "demo-secret"),
+        "client_events": True,
+        "webhook_url": os.environ.get("BEACON_PUSHER_WEBHOOK_URL") or None,
+        "activity_timeout": int(os.environ.get("BEACON_PUSHER_ACTIVITY_TIMEOUT", "120")),
+    }
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -16,6 +16,7 @@ urlpatterns = [
     path("beacon/", include("beacon.urls")),
     path("metrics", metrics_view, name="metrics"),
     path("rooms/", include("demo.chat_urls")),
+    path("", include("beacon.pusher.urls")),
 ]
 
 # Daphne serves no static files itself: with DEBUG on (``make demo``) Django does.

@@ -8,3 +8,4 @@ class BeaconConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from .pusher import checks as _  # noqa: F401  (Pusher checks, policy)

@@ -42,6 +42,8 @@ DEFAULTS: dict[str, Any] = {
     "PRESENCE_TTL_SECONDS": 45.0,
     # Seconds a server process waits for clients to leave after SIGTERM.
     "SHUTDOWN_GRACE_SECONDS": 5.0,
+    # Pusher protocol apps (``beacon.pusher.apps``): a list of {"id", "key", "secret", …}.
+    "PUSHER_APPS": [],
 }
 
 

@@ -79,6 +79,12 @@ function subscribe(cmd) {
     if (metadata && metadata.user_id) line.user_id = metadata.user_id;
     out(line);
   });
+  // bind_global gets no metadata: events named in "bind" are bound one by one for user_id.
+  for (const event of cmd.bind || []) {
+    channel.bind(event, (data, metadata) =>
+      out({ event: 'bound', name: cmd.name, channel: cmd.channel, ev: event, data, metadata }),
+    );
+  }
   return new Promise((resolve) => {
     channel.bind('pusher:subscription_succeeded', (members) => {
       const reply = { subscribed: true };

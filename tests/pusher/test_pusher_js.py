@@ -62,9 +62,11 @@ def test_trigger_to_several_channels_and_batch(server: Server, js: Driver) -> No
     client.trigger(["one", "two"], "both", "plain text")
     assert js.channel_event("a", "both", channel="one")["data"] == "plain text"
     assert js.channel_event("a", "both", channel="two")["data"] == "plain text"
-    assert client.trigger_batch(
-        [{"channel": "one", "name": "b1", "data": {"n": 1}}, {"channel": "two", "name": "b2", "data": "x"}]
-    ) == {"batch": [{}, {}]}
+    batch = [
+        {"channel": "one", "name": "b1", "data": {"n": 1}},
+        {"channel": "two", "name": "b2", "data": "x"},
+    ]
+    assert client.trigger_batch(batch) == {"batch": [{}, {}]}
     assert js.channel_event("a", "b1", channel="one")["data"] == {"n": 1}
     assert js.channel_event("a", "b2", channel="two")["data"] == "x"
 
@@ -135,14 +137,15 @@ def test_client_events(server: Server, js: Driver, cookie: Any) -> None:
     for name in ("alice", "bob"):
         js.call("subscribe", name=name, channel="presence-demo.typing", bind=["client-typing"])
         js.call("subscribe", name=name, channel="private-demo.x")
-    js.call(
-        "trigger", name="alice", channel="presence-demo.typing", event="client-typing", data={"on": 1}
-    )
+    typing = {"channel": "presence-demo.typing", "event": "client-typing", "data": {"on": 1}}
+    js.call("trigger", name="alice", **typing)
     got = js.wait_event(lambda e: e.get("event") == "bound" and e["name"] == "bob")
     assert got["data"] == {"on": 1} and got["metadata"] == {"user_id": str(alice.pk)}
     js.call("trigger", name="alice", channel="private-demo.x", event="client-note", data={"n": 1})
     assert "user_id" not in js.channel_event("bob", "client-note", channel="private-demo.x")
-    assert js.no_event(lambda e: e.get("name") == "alice" and e.get("ev", "").startswith("client-"), 0.3)
+    assert js.no_event(
+        lambda e: e.get("name") == "alice" and e.get("ev", "").startswith("client-"), 0.3
+    )
     # Not on public channels, and not faster than the limit (10/s, burst 20, per user).
     js.call("subscribe", name="alice", channel="lobby")
     js.call("trigger", name="alice", channel="lobby", event="client-x", data={})
@@ -242,19 +245,14 @@ def test_http_api(server: Server, js: Driver, cookie: Any) -> None:
 
 
 def test_bad_signature_and_bad_requests(server: Server) -> None:
-    wrong = pusher.Pusher(
-        app_id="100001", key="demo-key", secret="wrong", host="127.0.0.1", port=server.port, ssl=False
-    )
+    local = {"host": "127.0.0.1", "port": server.port, "ssl": False}
+    wrong = pusher.Pusher(app_id="100001", key="demo-key", secret="wrong", **local)
     with pytest.raises(pusher.errors.PusherBadAuth):
         wrong.trigger("x", "y", {})
-    unknown = pusher.Pusher(
-        app_id="100001", key="nope", secret="demo-secret", host="127.0.0.1", port=server.port, ssl=False
-    )
+    unknown = pusher.Pusher(app_id="100001", key="nope", secret="demo-secret", **local)
     with pytest.raises(pusher.errors.PusherBadAuth):
         unknown.channels_info()
-    other_app = pusher.Pusher(
-        app_id="999", key="demo-key", secret="demo-secret", host="127.0.0.1", port=server.port, ssl=False
-    )
+    other_app = pusher.Pusher(app_id="999", key="demo-key", secret="demo-secret", **local)
     with pytest.raises(pusher.errors.PusherBadAuth):
         other_app.trigger("x", "y", {})
     # The SDK will not send to an encrypted channel without a master key; sign by hand.

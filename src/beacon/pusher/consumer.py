@@ -316,6 +316,9 @@ class PusherConsumer(AsyncWebsocketConsumer):
             state = self.streams[stream] = StreamState(last=last)
             await self.hub.add(stream, self, last)
         state.channels.append(channel.name)
+        # Occupied before the first member is added, as Pusher's webhooks come.
+        occupancy = (_occupancy_key(self.app), f"{self.socket_id}/{channel.name}")
+        await occupancy_keeper().join(*occupancy, channel.name, protocol.dumps(channel.name))
         presence = None
         if sub.presence_key is not None:
             assert sub.user_id is not None
@@ -324,10 +327,6 @@ class PusherConsumer(AsyncWebsocketConsumer):
                 sub.presence_key, self.socket_id, sub.user_id, entry
             )
             presence = protocol.presence_data(_members(members))
-        await occupancy_keeper().join(
-            _occupancy_key(self.app), f"{self.socket_id}/{channel.name}", channel.name,
-            protocol.dumps(channel.name),
-        )
         self._queue(protocol.subscription_succeeded(channel.name, presence))
         if channel.cache:
             self._queue(self._cached(channel.name, cached))

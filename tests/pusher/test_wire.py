@@ -163,3 +163,24 @@ async def test_an_answering_socket_stays(server: Server) -> None:
         await recv(ws, "pusher:pong")
     finally:
         await ws.close()
+
+
+async def test_sigterm_sends_pusher_clients_away_to_reconnect(django_db_blocker: Any) -> None:
+    """Beacon's drain closes its sockets with 4012; pusher-js would read that (40xx) as
+    final, so a Pusher socket gets 4100: reconnect after backing off."""
+    with django_db_blocker.unblock():
+        s = Server()
+        s.start()
+    try:
+        ws = await websockets.connect(s.ws_url + f"/app/{KEY}?protocol=7")
+        await recv(ws, "pusher:connection_established")
+        await send(ws, "pusher:subscribe", {"channel": "lobby"})
+        await recv(ws, "pusher_internal:subscription_succeeded")
+        s.process.terminate()  # SIGTERM
+        error = await recv(ws, "pusher:error")
+        assert data(error)["code"] == 4100
+        with pytest.raises(websockets.ConnectionClosed) as info:
+            await asyncio.wait_for(ws.recv(), 10)
+        assert info.value.rcvd is not None and info.value.rcvd.code == 4100
+    finally:
+        s.stop()

@@ -196,6 +196,9 @@ class PusherConsumer(AsyncWebsocketConsumer):
         if bad is not None:
             await self._refuse(bad, f"Protocol version not supported ({bad.name.lower()})")
             return
+        if core.install_shutdown() and core.draining():
+            await self._refuse(CloseCode.OVER_CAPACITY, "Server restarting: reconnect")
+            return
         self.app = app
         self.socket_id = protocol.new_socket_id()
         self.beacon_connection_id = self.socket_id
@@ -223,6 +226,11 @@ class PusherConsumer(AsyncWebsocketConsumer):
             for name in list(self.subs):
                 await self._leave(name)
         await super().websocket_disconnect(message)
+
+    async def close_with(self, code: Any) -> None:
+        """Beacon's shutdown drain closes every hub connection with 4012; a Pusher
+        client reads 40xx as final, so it gets 4100 (reconnect after a second)."""
+        self.close_soon(CloseCode.OVER_CAPACITY, "Server restarting: reconnect")
 
     def close_soon(self, code: CloseCode, message: str) -> None:
         """Stop sending, then say why and close (from the hub's stack, which never waits)."""

@@ -20,6 +20,8 @@ from ..presence import Keeper, display_name, make_store
 from ..protocol import PING_FRAME
 from ..publishing import apublish_ephemeral, publish, publish_ephemeral
 from ..ratelimit import TokenBucket
+from ..shutdown import draining
+from ..shutdown import install as install_shutdown
 from ..streams import StreamPolicy, policy_for, register
 from .apps import Apps, parse_apps
 
@@ -31,10 +33,12 @@ __all__ = [
     "TokenBucket",
     "apublish_ephemeral",
     "database_sync_to_async",
+    "draining",
     "events_after",
     "get_apps",
     "get_config",
     "get_hub",
+    "install_shutdown",
     "last_event",
     "new_keeper",
     "policy_for",

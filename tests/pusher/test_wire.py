@@ -1,5 +1,5 @@
 """The Pusher door's refusals and limits, frame by frame, with a raw WebSocket client
-against real Daphne: every refusal is a documented frame or close code."""
+against real Daphne and Uvicorn: every refusal is a documented frame or close code."""
 
 from __future__ import annotations
 
@@ -19,10 +19,12 @@ from .clients import KEY, SECRET
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(scope="module")
-def server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Server]:
+@pytest.fixture(scope="module", params=["daphne", "uvicorn"])
+def server(request: Any, django_db_setup: Any, django_db_blocker: Any) -> Iterator[Server]:
     with django_db_blocker.unblock():
-        s = Server(BEACON_HEARTBEAT_SECONDS="0.5", BEACON_PUSHER_ACTIVITY_TIMEOUT="1")
+        s = Server(
+            kind=request.param, BEACON_HEARTBEAT_SECONDS="0.5", BEACON_PUSHER_ACTIVITY_TIMEOUT="1"
+        )
         s.start()
     try:
         yield s

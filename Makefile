@@ -8,7 +8,7 @@ PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/beacon
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: demo test test-unit test-postgres test-js js-deps lint services browser-deps bench bench-quick clean
+.PHONY: demo test test-unit test-postgres test-js js-deps vendor-js lint services browser-deps bench bench-quick clean
 
 # What the demo needs (all runtime extras), then what the tests and benchmarks add.
 $(BIN)/.runtime: pyproject.toml
@@ -40,6 +40,15 @@ $(PUSHER_JS)/node_modules/.installed: $(PUSHER_JS)/package.json $(PUSHER_JS)/pac
 	touch $@
 
 js-deps: $(PUSHER_JS)/node_modules/.installed
+
+# The demo serves the packages' browser builds as static files: copy them after an upgrade.
+VENDOR := demo/static/demo/vendor
+vendor-js: js-deps
+	cp $(PUSHER_JS)/node_modules/pusher-js/dist/web/pusher.min.js $(VENDOR)/
+	cp $(PUSHER_JS)/node_modules/pusher-js/dist/web/pusher.min.js.LICENSE.txt $(VENDOR)/
+	cp $(PUSHER_JS)/node_modules/pusher-js/LICENCE $(VENDOR)/pusher-js.LICENCE
+	cp $(PUSHER_JS)/node_modules/laravel-echo/dist/echo.iife.js $(VENDOR)/
+	cp $(PUSHER_JS)/node_modules/laravel-echo/LICENSE.md $(VENDOR)/laravel-echo.LICENSE.md
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check src demo tests bench

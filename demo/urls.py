@@ -16,6 +16,8 @@ urlpatterns = [
     path("beacon/", include("beacon.urls")),
     path("metrics", metrics_view, name="metrics"),
     path("rooms/", include("demo.chat_urls")),
+    path("pusher/demo/", views.pusher_demo, name="pusher-demo"),
+    path("pusher/demo/note/", views.pusher_note, name="pusher-note"),
     path("", include("beacon.pusher.urls")),
 ]
 

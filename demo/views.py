@@ -18,7 +18,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from beacon import notify
+from beacon import notify, publish
 
 from .forms import CommentForm, NotifyForm, PostForm
 from .models import Post
@@ -101,3 +101,29 @@ def post_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {"post": post, "comments": comments, "form": form},
         status=status,
     )
+
+
+@login_required
+def pusher_demo(request: HttpRequest) -> HttpResponse:
+    """Laravel Echo (pusher-js underneath), served as is, on Beacon's Pusher door."""
+    from beacon.pusher.core import get_apps
+
+    app = next(iter(get_apps().by_key.values()))
+    context = {
+        "pusher": {"key": app.key, "tls": request.is_secure(), "name": request.user.get_username()}
+    }
+    return render(request, "demo/pusher.html", context)
+
+
+@login_required
+@require_POST
+def pusher_note(request: HttpRequest) -> HttpResponse:
+    """A note for ``private-demo.notes``, published the Beacon way (stored, then sent)."""
+    text = request.POST.get("text", "").strip()[:200]
+    if not text:
+        return HttpResponse("a note needs text", status=400)
+    publish(
+        "pusher:private-demo.notes", "note", {"text": text, "author": request.user.get_username()}
+    )
+    return HttpResponse(status=204)
+

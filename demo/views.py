@@ -106,9 +106,13 @@ def post_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def pusher_demo(request: HttpRequest) -> HttpResponse:
     """Laravel Echo (pusher-js underneath), served as is, on Beacon's Pusher door."""
+    from django.http import Http404
+
     from beacon.pusher.core import get_apps
 
-    app = next(iter(get_apps().by_key.values()))
+    app = next(iter(get_apps().by_key.values()), None)
+    if app is None:
+        raise Http404("no Pusher app is configured (BEACON_PUSHER_SECRET)")
     context = {
         "pusher": {"key": app.key, "tls": request.is_secure(), "name": request.user.get_username()}
     }

@@ -5,6 +5,7 @@ channels, ``toOthers``, sign-in and notify(), ping/pong, the HTTP API."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,7 +21,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(scope="module")
 def server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Server]:
     with django_db_blocker.unblock():
-        s = Server(BEACON_HEARTBEAT_SECONDS="1", BEACON_LOG_POLL_SECONDS="0.2")
+        s = Server(
+            BEACON_HEARTBEAT_SECONDS="1",
+            BEACON_LOG_POLL_SECONDS="0.2",
+            # Presence and the layer apart from other runs when REDIS_URL is set.
+            BEACON_REDIS_PREFIX=f"pusher-{uuid.uuid4().hex[:10]}",
+        )
         s.start()
     try:
         yield s

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,7 +24,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def server(request: Any, django_db_setup: Any, django_db_blocker: Any) -> Iterator[Server]:
     with django_db_blocker.unblock():
         s = Server(
-            kind=request.param, BEACON_HEARTBEAT_SECONDS="0.5", BEACON_PUSHER_ACTIVITY_TIMEOUT="1"
+            kind=request.param,
+            BEACON_HEARTBEAT_SECONDS="0.5",
+            BEACON_PUSHER_ACTIVITY_TIMEOUT="1",
+            BEACON_REDIS_PREFIX=f"pusher-{uuid.uuid4().hex[:10]}",
         )
         s.start()
     try:

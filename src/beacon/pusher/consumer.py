@@ -361,12 +361,12 @@ class PusherConsumer(AsyncWebsocketConsumer):
                 return 401, "Invalid signature: the auth does not match this socket and channel"
             if channel.kind is Kind.PRESENCE:
                 try:
-                    self._member(data)
+                    user_id, _ = self._member(data)
                 except FrameError as exc:
                     return 400, exc.message
                 key = _presence_key(self.app, channel.name)
-                members = await presence_keeper().store.members(key)
-                if len(members) >= self.app.max_presence_members:
+                present = {uid for uid, _ in await presence_keeper().store.members(key)}
+                if user_id not in present and len(present) >= self.app.max_presence_members:
                     return 403, f"Presence channels hold at most {self.app.max_presence_members}"
             return None
         try:

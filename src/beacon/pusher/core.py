@@ -81,7 +81,8 @@ def last_event(stream: str) -> tuple[int, str] | None:
 def default_user_info(user: Any) -> dict[str, Any]:
     """``user_info`` of presence members and sign-in: the user's id and the name Beacon
     shows (Laravel Echo's ``here``/``joining``/``leaving`` pass only ``user_info``)."""
-    return {"id": user.pk, "name": display_name(user)}
+    pk = user.pk if isinstance(user.pk, int) else str(user.pk)  # a UUID is no JSON
+    return {"id": pk, "name": display_name(user)}
 
 
 _keepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Keeper]] = (

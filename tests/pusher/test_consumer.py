@@ -52,3 +52,54 @@ async def test_a_gap_is_filled_from_the_log_and_duplicates_dropped(db_call: Any)
         assert frame["event"] == "three"  # nothing in between
     finally:
         await communicator.disconnect()
+
+
+class Socket:
+    def __init__(self, communicator: WebsocketCommunicator, socket_id: str) -> None:
+        self.communicator = communicator
+        self.socket_id = socket_id
+
+    @classmethod
+    async def open(cls) -> Socket:
+        communicator = WebsocketCommunicator(pusher_websocket(_not_found), "/app/k?protocol=7")
+        connected, _ = await communicator.connect()
+        assert connected
+        established = await receive(communicator, "pusher:connection_established")
+        return cls(communicator, json.loads(established["data"])["socket_id"])
+
+    async def join(self, channel: str, user_id: str) -> dict[str, Any]:
+        from beacon.pusher.signing import channel_auth
+
+        member = json.dumps({"user_id": user_id, "user_info": {}})
+        auth = channel_auth("k", "s", self.socket_id, channel, member)
+        await self.communicator.send_json_to(
+            {
+                "event": "pusher:subscribe",
+                "data": {"channel": channel, "auth": auth, "channel_data": member},
+            }
+        )
+        while True:
+            frame = json.loads(await self.communicator.receive_from(timeout=3))
+            if frame["event"] in (
+                "pusher_internal:subscription_succeeded",
+                "pusher:subscription_error",
+            ):
+                return frame
+
+
+async def test_presence_member_limit_counts_users_not_sockets() -> None:
+    from django.test import override_settings
+
+    app = {"id": "1", "key": "k", "secret": "s", "max_presence_members": 1}
+    with override_settings(BEACON={"PUSHER_APPS": [app]}):
+        first, again, other = await Socket.open(), await Socket.open(), await Socket.open()
+        try:
+            ok = await first.join("presence-full", "7")
+            assert ok["event"] == "pusher_internal:subscription_succeeded"
+            assert (await again.join("presence-full", "7"))["event"].endswith("succeeded")
+            refused = await other.join("presence-full", "8")
+            assert refused["event"] == "pusher:subscription_error"
+            assert json.loads(refused["data"])["status"] == 403
+        finally:
+            for socket in (first, again, other):
+                await socket.communicator.disconnect()

@@ -103,3 +103,28 @@ async def test_presence_member_limit_counts_users_not_sockets() -> None:
         finally:
             for socket in (first, again, other):
                 await socket.communicator.disconnect()
+
+
+async def test_client_events_are_off_unless_the_app_enables_them() -> None:
+    from django.test import override_settings
+
+    for enabled in (False, True):
+        app = {"id": "1", "key": "k", "secret": "s", "client_events": enabled}
+        with override_settings(BEACON={"PUSHER_APPS": [app]}):
+            sender, other = await Socket.open(), await Socket.open()
+            try:
+                for socket, user in ((sender, "1"), (other, "2")):
+                    assert (await socket.join("presence-chat", user))["event"].endswith("succeeded")
+                await sender.communicator.send_json_to(
+                    {"event": "client-typing", "channel": "presence-chat", "data": {"x": 1}}
+                )
+                if enabled:
+                    got = await receive(other.communicator, "client-typing")
+                    assert got["user_id"] == "1" and json.loads(got["data"]) == {"x": 1}
+                else:
+                    error = await receive(sender.communicator, "pusher:error")
+                    assert "not enabled" in error["data"]["message"]
+                    assert await other.communicator.receive_nothing(timeout=0.3)
+            finally:
+                await sender.communicator.disconnect()
+                await other.communicator.disconnect()

@@ -18,7 +18,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from beacon import notify, publish
+from beacon import notify
 
 from .forms import CommentForm, NotifyForm, PostForm
 from .models import Post
@@ -122,12 +122,14 @@ def pusher_demo(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def pusher_note(request: HttpRequest) -> HttpResponse:
-    """A note for ``private-demo.notes``, published the Beacon way (stored, then sent)."""
+    """A note for ``private-demo.notes``, to the others (Echo's ``X-Socket-Id``): the
+    page shows its own note at once. Stored in the log, then sent."""
+    from beacon.pusher.server import trigger
+
     text = request.POST.get("text", "").strip()[:200]
     if not text:
         return HttpResponse("a note needs text", status=400)
-    publish(
-        "pusher:private-demo.notes", "note", {"text": text, "author": request.user.get_username()}
-    )
+    note = {"text": text, "author": request.user.get_username()}
+    trigger("private-demo.notes", "note", note, socket_id=request.headers.get("X-Socket-Id"))
     return HttpResponse(status=204)
 

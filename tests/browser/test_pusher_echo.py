@@ -1,6 +1,7 @@
 """Laravel Echo and pusher-js, the npm packages' browser builds served as static files,
 in headless Chromium against Daphne: the demo's Echo page for two people — a presence
-channel, whispers (typing), and a private channel fed by ``beacon.publish`` — with
+channel, whispers (typing), and a private channel fed by ``beacon.publish`` and by
+``beacon.pusher.server.trigger`` with Echo's ``X-Socket-Id`` (``toOthers``) — with
 pusher-js's own ajax authorizer posting to ``/broadcasting/auth`` with Django's CSRF."""
 
 from __future__ import annotations
@@ -47,11 +48,16 @@ def test_echo_presence_whispers_and_private_notes(
     b.locator("#whisper").press_sequentially("hi")
     expect(a.locator("#typing")).to_have_text("bob is typing…", timeout=WAIT_MS)
     expect(b.locator("#typing")).to_have_text("")
-    # The private channel: a note posted through the page, then one from this process.
+    # The private channel: a note posted through the page goes to the others only (the
+    # view passes Echo's X-Socket-Id on); then one published by this process reaches all.
     a.locator("#note").fill("first")
     a.locator("#note-form button").click()
     expect(b.locator("#notes li")).to_have_text(["alice: first"], timeout=WAIT_MS)
     publish("pusher:private-demo.notes", "note", {"text": "second", "author": "server"})
+    expect(b.locator("#notes li")).to_have_text(
+        ["alice: first", "server: second"], timeout=WAIT_MS
+    )
+    # Alice's page showed her own note itself, and got it from the server not at all.
     expect(a.locator("#notes li")).to_have_text(
         ["alice: first", "server: second"], timeout=WAIT_MS
     )

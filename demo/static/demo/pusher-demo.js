@@ -56,15 +56,18 @@ document.getElementById('whisper').addEventListener('input', () => {
   echo.join('demo.lobby').whisper('typing', { name: config.name });
 });
 
-echo.private('demo.notes').listen('.note', (e) => {
+function showNote(e) {
   const li = document.createElement('li');
   li.textContent = `${e.author}: ${e.text}`;
   notes.append(li);
-});
+}
+echo.private('demo.notes').listen('.note', showNote);
 
 document.getElementById('note-form').addEventListener('submit', async (event) => {
   event.preventDefault();
   const form = event.target;
+  // Sent to the others only (X-Socket-Id, Echo's toOthers): this page shows it itself.
+  showNote({ author: config.name, text: form.elements.text.value });
   await fetch(form.action, {
     method: 'POST',
     body: new FormData(form),

@@ -128,3 +128,18 @@ async def test_client_events_are_off_unless_the_app_enables_them() -> None:
             finally:
                 await sender.communicator.disconnect()
                 await other.communicator.disconnect()
+
+
+def test_server_trigger_stores_the_event_with_its_exclusion() -> None:
+    from beacon.pusher.server import trigger
+
+    trigger(["orders", "private-orders"], "shipped", {"id": 1}, socket_id="1.2")
+    ((_, frame),) = eventlog.events_after("pusher:orders", 0)
+    stored = json.loads(frame)
+    assert (stored["event"], stored["channel"], stored["exclude"]) == ("shipped", "orders", "1.2")
+    assert json.loads(stored["data"]) == {"id": 1}
+    assert len(eventlog.events_after("pusher:private-orders", 0)) == 1
+    with pytest.raises(ValueError, match="Invalid channel"):
+        trigger("bad name", "x", {})
+    with pytest.raises(ValueError, match="socket_id"):
+        trigger("orders", "x", {}, socket_id="nope")

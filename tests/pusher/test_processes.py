@@ -115,6 +115,8 @@ def test_two_processes_presence_kill_and_webhooks(
         assert js.channel_event("alice", "hello")["data"] == {"from": "sdk"}
         js.call("trigger", name="bob", channel=channel, event="client-wave", data={"w": 1})
         assert js.channel_event("alice", "client-wave")["data"] == {"w": 1}
+        # Webhooks live in the sending process's memory: let it send before it dies.
+        receiver.wait_for(validate, lambda evs: any(e["name"] == "client_event" for e in evs))
         # SIGKILL: no disconnect handler runs; bob leaves when his entry expires.
         second.kill()
         killed = time.monotonic()

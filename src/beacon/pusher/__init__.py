@@ -8,8 +8,9 @@ Layout, pure first:
 * ``mapping`` — which Beacon stream a Pusher channel is, and how a stored Beacon frame
   reads as a Pusher event;
 * ``apps`` — the apps of ``BEACON["PUSHER_APPS"]``;
-* ``consumer`` (the ``/app/{key}`` WebSocket door), ``views`` (auth endpoints, HTTP
-  API), ``webhooks``, ``occupancy`` — the Django/asyncio side.
+* ``consumer`` (the ``/app/{key}`` WebSocket door), ``routing``, ``views`` (auth
+  endpoints, HTTP API), ``server`` (``trigger`` from Django code), ``webhooks``,
+  ``policy``, ``checks`` — the Django/asyncio side.
 
 Only ``core.py`` imports Beacon's core modules, so a move of the core re-points one
 file. See ``docs/pusher.md``.

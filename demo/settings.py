@@ -182,6 +182,20 @@ BEACON.update(
 if os.environ.get("BEACON_REVALIDATE_SECONDS"):
     BEACON["REVALIDATE_SECONDS"] = float(os.environ["BEACON_REVALIDATE_SECONDS"])
 
+# One Pusher app (docs/pusher.md). The demo secret is refused by `check --deploy`; in
+# production the Pusher door is off until BEACON_PUSHER_SECRET is set.
+PUSHER_SECRET = os.environ.get("BEACON_PUSHER_SECRET", "" if PRODUCTION else "demo-secret")
+BEACON["PUSHER_APPS"] = [
+    {
+        "id": os.environ.get("BEACON_PUSHER_APP_ID", "100001"),
+        "key": os.environ.get("BEACON_PUSHER_KEY", "demo-key"),
+        "secret": PUSHER_SECRET,
+        "client_events": True,
+        "webhook_url": os.environ.get("BEACON_PUSHER_WEBHOOK_URL") or None,
+        "activity_timeout": int(os.environ.get("BEACON_PUSHER_ACTIVITY_TIMEOUT", "120")),
+    }
+] if PUSHER_SECRET else []
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]

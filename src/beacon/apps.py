@@ -11,3 +11,5 @@ class BeaconConfig(AppConfig):
         from .identity import signals
 
         signals.connect()
+
+        from .pusher import checks as _  # noqa: F401  (Pusher checks, policy)

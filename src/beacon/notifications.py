@@ -22,7 +22,7 @@ from . import eventlog
 from .eventlog import Appended
 from .exceptions import PublishError
 from .models import Notification
-from .protocol import check_event
+from .protocol import check_event, one_read_target
 from .publishing import deliver_on_commit
 from .streams import StreamPolicy, user_stream
 
@@ -37,7 +37,7 @@ def mark_read(user_id: Any, *, seq: int | None = None, up_to: int | None = None)
     Returns the ``read`` event — data ``{"read_seq": seq}`` or ``{"up_to": up_to}`` —
     or None when nothing was unread (no event is sent).
     """
-    if (seq is None) == (up_to is None):
+    if not one_read_target(seq, up_to):
         raise ValueError("give exactly one of seq, up_to")
     unread = Notification.objects.filter(user_id=user_id, read_at__isnull=True)
     unread = unread.filter(seq=seq) if seq is not None else unread.filter(seq__lte=up_to)

@@ -216,9 +216,14 @@ def _parse_ping(obj: dict[str, Any], ref: Ref) -> Ping:
     return Ping(ref=ref)
 
 
+def one_read_target(seq: int | None, up_to: int | None) -> bool:
+    """A read names one event (``seq``) or everything up to one (``up_to``): exactly one."""
+    return (seq is None) != (up_to is None)
+
+
 def _parse_read(obj: dict[str, Any], ref: Ref) -> Read:
     seq, up_to = _seq(obj, "seq", ref), _seq(obj, "up_to", ref)
-    if (seq is None) == (up_to is None):
+    if not one_read_target(seq, up_to):
         raise ProtocolError(
             ErrorCode.BAD_FRAME, "read needs exactly one of 'seq', 'up_to'", ref=ref
         )
@@ -230,14 +235,9 @@ def _parse_publish(obj: dict[str, Any], ref: Ref) -> Publish:
     if not isinstance(data, dict):
         raise ProtocolError(ErrorCode.BAD_FRAME, "'data' must be an object", ref=ref)
     event_type = _string(obj, "type", ref, limit=64)
-    if event_type in CONTROL_TYPES:
-        raise ProtocolError(ErrorCode.BAD_FRAME, f"'type' may not be {event_type!r}", ref=ref)
-    if RESERVED_KEYS & data.keys():
-        raise ProtocolError(
-            ErrorCode.BAD_FRAME,
-            f"'data' may not use {sorted(RESERVED_KEYS & data.keys())}",
-            ref=ref,
-        )
+    reason = reserved(event_type, data)
+    if reason is not None:
+        raise ProtocolError(ErrorCode.BAD_FRAME, reason, ref=ref)
     return Publish(
         stream=_string(obj, "stream", ref),
         type=event_type,
@@ -294,13 +294,24 @@ def check_event(type: str, data: dict[str, Any]) -> None:
 
     if not isinstance(type, str) or not type or len(type) > 64:
         raise PublishError("event type must be a non-empty string of at most 64 characters")
-    if type in CONTROL_TYPES:
-        raise PublishError(f"event type {type!r} is reserved for control frames")
     if not isinstance(data, dict):
         raise PublishError("event data must be a dict")
+    reason = reserved(type, data)
+    if reason is not None:
+        raise PublishError(reason)
+
+
+def reserved(type: str, data: dict[str, Any]) -> str | None:
+    """Why the protocol reserves this event type or these data keys; None if it does not.
+
+    The one rule behind both a client's ``publish`` frame and a server-side publish.
+    """
+    if type in CONTROL_TYPES:
+        return f"event type {type!r} is reserved for control frames"
     clash = RESERVED_KEYS & data.keys()
     if clash:
-        raise PublishError(f"event data may not use the reserved keys {sorted(clash)}")
+        return f"event data may not use the reserved keys {sorted(clash)}"
+    return None
 
 
 def _with_ref(frame: dict[str, Any], ref: Ref) -> dict[str, Any]:

@@ -50,8 +50,12 @@ vendor-js: js-deps
 	cp $(PUSHER_JS)/node_modules/laravel-echo/dist/echo.iife.js $(VENDOR)/
 	cp $(PUSHER_JS)/node_modules/laravel-echo/LICENSE.md $(VENDOR)/laravel-echo.LICENSE.md
 
+# ruff; mypy over src/ (strictness in pyproject.toml); the import contract (the layers
+# in pyproject.toml's [tool.importlinter]: no module imports a higher layer, no cycles).
 lint: $(BIN)/.installed
 	$(BIN)/ruff check src demo tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Embedded mode: SQLite, in-memory layer (tests that need Redis start their own servers).
 test-unit: $(BIN)/.installed js-deps
@@ -74,8 +78,8 @@ test-django6:
 	@if [ -z "$(PYTHON312)" ]; then echo "test-django6: no Python >= 3.12 found, skipped"; else \
 	  $(MAKE) $(VENV6)/.installed && $(VENV6)/bin/python -m django --version && \
 	  SQLITE_TEST_NAME=$(CURDIR)/test-db-django6.sqlite3 $(VENV6)/bin/pytest -q -p no:cacheprovider \
-	    tests/test_protocol.py tests/test_sequencing.py tests/test_streams.py tests/test_publish.py \
-	    tests/test_consumers.py tests/test_processes.py; fi
+	    tests/test_protocol.py tests/test_sequencing.py tests/test_streams.py tests/test_publishing.py \
+	    tests/doors/test_websocket.py tests/processes/test_processes.py; fi
 
 test-js:
 	@if [ -d tests/js ]; then node --test tests/js/; fi

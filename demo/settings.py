@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -70,7 +71,7 @@ MIDDLEWARE = [
 try:
     from django.utils.csp import CSP as _CSP  # Django >= 6.0
 except ImportError:
-    _CSP = None
+    _CSP = None  # type: ignore[misc, assignment]  # Django 5.2: demo/csp.py instead
 _SELF, _NONCE = ("'self'", "<nonce>") if _CSP is None else (_CSP.SELF, _CSP.NONCE)
 DEMO_CSP = {
     "default-src": [_SELF],
@@ -160,7 +161,7 @@ else:
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "memory://")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
 
-BEACON = {
+BEACON: dict[str, Any] = {
     key: float(os.environ[f"BEACON_{key}"])
     for key in ("LOG_POLL_SECONDS", "HEARTBEAT_SECONDS", "PRESENCE_TTL_SECONDS")
     if os.environ.get(f"BEACON_{key}")

@@ -113,3 +113,8 @@ def test_presence_takes_its_redis_from_beacon_then_the_layer(settings: Any) -> N
     assert isinstance(store, RedisPresenceStore) and store.url == "redis://beacon:6379/3"
     settings.BEACON = {"REDIS_URL": ""}
     assert redis_url() == ""
+
+
+def test_an_unknown_beacon_key_is_error_e001(settings: Any) -> None:
+    settings.BEACON = {"MAX_FRAME_BYTE": 1}
+    assert "MAX_FRAME_BYTE" in beacon_ids()["beacon.E001"]

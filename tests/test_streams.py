@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from beacon.exceptions import StreamError
+from beacon.notifications import UserStreamPolicy
 from beacon.streams import (
     StreamPolicy,
-    UserStreamPolicy,
     group_name,
     parse_stream,
     policy_for,

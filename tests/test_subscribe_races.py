@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 from django.db import transaction
 
-from beacon import consumers, eventlog, notify, transport
-from beacon.hub import get_hub
+from beacon import eventlog, notify
+from beacon.doors import websocket as consumers
+from beacon.fanout import relay as transport
+from beacon.fanout.hub import get_hub
 from beacon.models import Stream
 from beacon.protocol import event_frame
 from beacon.streams import user_stream

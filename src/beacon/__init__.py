@@ -1,6 +1,37 @@
 """Beacon: real-time notifications and chat for Django, with nothing lost.
 
 The public API is what ``__all__`` lists; everything else may change.
+
+Layout — the folder tree is the architecture, each layer importing only the layers
+below it (the contract in ``pyproject.toml``, checked by ``make lint``):
+
+* Django glue, where Django looks for it — ``apps`` (registers the ``user`` stream
+  policy and the checks), ``admin``, ``urls``, ``routing`` (the ASGI WebSocket app),
+  ``tasks`` (Celery), ``management/`` (``beacon_notify``, ``beacon_prune``), and
+  ``chat/``, the chat app built on everything below;
+* front doors — ``doors/websocket`` (``BeaconConsumer`` for ``ws/``,
+  ``NotificationConsumer`` for ``ws/notifications/``: a socket's lifecycle and its
+  frames), ``views`` (HTTP JSON), ``middleware`` (origin check, session auth),
+  ``checks`` (system checks). SSE and Pusher doors are to come as siblings of
+  ``doors/websocket``, each a hub sink through an outbox;
+* services of a server process — ``notifications`` (``notify``, unread counts, read
+  state, the ``user`` policy), ``presence`` (who is on a stream), ``shutdown``
+  (SIGTERM: 4012 and drain);
+* publishing — ``publishing`` (``publish``, ephemeral events, delivery on commit);
+* fan-out inside a server process — ``fanout/relay`` (committed events to every
+  process: local dispatch or channel layer; keeps the hubs), ``fanout/hub`` (one per
+  event loop: group joins, dispatch, log watcher, heartbeat), ``fanout/outbox`` (one
+  per connection: eager send, bounded backlog, writer task, 4013), ``fanout/eager``,
+  ``fanout/loops`` (one object per event loop);
+* storage — ``eventlog`` (the numbered log: append, read, prune), ``models``,
+  ``migrations/``; beside it ``conf`` (settings), ``metrics`` (Prometheus),
+  ``jsonlog`` (JSON log lines);
+* the pure core, no Django, no asyncio — ``streams`` (stream names, ``StreamPolicy``,
+  the registry), ``protocol`` (client frames in, server frames out, codes),
+  ``sequencing`` (the per-subscription seq check, the resume point), ``ratelimit``
+  (token buckets), ``exceptions``.
+
+``static/beacon/beacon.js`` is the browser client.
 """
 
 from __future__ import annotations
@@ -32,19 +63,19 @@ __all__ = [
 ]
 
 _LAZY = {
-    "anotify": "publishing",
-    "anotify_many": "publishing",
+    "anotify": "notifications",
+    "anotify_many": "notifications",
     "apublish": "publishing",
     "apublish_ephemeral": "publishing",
-    "notify": "publishing",
-    "notify_many": "publishing",
+    "notify": "notifications",
+    "notify_many": "notifications",
     "publish": "publishing",
     "publish_ephemeral": "publishing",
-    "send_notification": "publishing",
-    "mark_read": "readstate",
+    "send_notification": "notifications",
+    "mark_read": "notifications",
     "revoke": "identity.control",
     "arevoke": "identity.control",
-    "unread_count": "readstate",
+    "unread_count": "notifications",
     # The extension API the docs teach (docs/howto-streams.md, docs/api.md).
     "StreamPolicy": "streams",
     "register": "streams",

@@ -8,6 +8,11 @@ class BeaconConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from .notifications import UserStreamPolicy
+        from .streams import register
+
+        register("user", UserStreamPolicy)
+
         from .identity import signals
 
         signals.connect()

@@ -112,32 +112,6 @@ def append(
     return Appended(stream=stream, seq=seq, epoch=epoch, frame=frame, id=event.id)
 
 
-def append_many(
-    stream: str, type: str, items: Iterable[dict[str, Any]], *, using: str | None = None
-) -> list[Appended]:
-    """Write several events to one stream with one lock and one bulk insert."""
-    items = list(items)
-    if not items:
-        return []
-    using = _db(using)
-    stream_id, epoch, last = _reserve(stream, len(items), using)
-    now = time.time()
-    first = last - len(items) + 1
-    events = [
-        Event(
-            stream_id=stream_id,
-            seq=first + i,
-            type=type,
-            frame=event_frame(type=type, stream=stream, seq=first + i, epoch=epoch, data=d, ts=now),
-        )
-        for i, d in enumerate(items)
-    ]
-    Event.objects.using(using).bulk_create(events)
-    return [
-        Appended(stream=stream, seq=e.seq, epoch=epoch, frame=e.frame, id=e.pk or 0) for e in events
-    ]
-
-
 def append_to_each(
     type: str,
     data_by_stream: dict[str, dict[str, Any]],

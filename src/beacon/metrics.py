@@ -35,7 +35,7 @@ from typing import Any
 try:
     import prometheus_client as prom
 except ImportError:  # pragma: no cover - metrics are optional
-    prom = None
+    prom = None  # type: ignore[assignment]
 
 
 def _make() -> dict[str, Any]:
@@ -96,11 +96,6 @@ def rejected_handshake(reason: str) -> None:
 def error(code: str) -> None:
     if _m:
         _m["errors"].labels(code=code).inc()
-
-
-def fanout_latency(seconds: float) -> None:
-    if _m:
-        _m["fanout"].observe(seconds)
 
 
 _TS = re.compile(r'"ts":\s*(-?[0-9]+(?:\.[0-9]+)?)')

@@ -62,7 +62,8 @@ def _session_store() -> Any:
 def _session_and_user(session_key: str) -> tuple[Any, Any]:
     """Django's own lookup (``auth.get_user``: backend, session hash check, rotation)."""
     session = _session_store()(session_key)
-    return session, get_user(SimpleNamespace(session=session))
+    # get_user reads only ``request.session``: a stand-in request is enough.
+    return session, get_user(SimpleNamespace(session=session))  # type: ignore[arg-type]
 
 
 class OriginCheckMiddleware:

@@ -43,11 +43,11 @@ import asyncio
 import logging
 import time
 import uuid
-import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .fanout.loops import PerLoop
 from .protocol import event_frame
 
 log = logging.getLogger("beacon.presence")
@@ -566,18 +566,16 @@ class Keeper:
                 log.warning("beacon: presence refresh/sweep failed (%s); retrying", exc)
 
 
-_keepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Keeper] = weakref.WeakKeyDictionary()
+_keepers: PerLoop[Keeper] = PerLoop()
 
 
 def get_keeper() -> Keeper:
     """The presence keeper of the running event loop (created on first use)."""
     from .conf import get_config
 
-    loop = asyncio.get_running_loop()
-    keeper = _keepers.get(loop)
-    if keeper is None:
-        keeper = _keepers[loop] = Keeper(make_store(), float(get_config()["PRESENCE_TTL_SECONDS"]))
-    return keeper
+    return _keepers.get(
+        lambda loop: Keeper(make_store(), float(get_config()["PRESENCE_TTL_SECONDS"]))
+    )
 
 
 async def join(stream: str, consumer: Any) -> list[Member]:

@@ -20,6 +20,7 @@ table in ``docs/protocol.md`` lists every code.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -255,9 +256,14 @@ def _parse_ping(obj: dict[str, Any], ref: Ref) -> Ping:
     return Ping(ref=ref)
 
 
+def one_read_target(seq: int | None, up_to: int | None) -> bool:
+    """A read names one event (``seq``) or everything up to one (``up_to``): exactly one."""
+    return (seq is None) != (up_to is None)
+
+
 def _parse_read(obj: dict[str, Any], ref: Ref) -> Read:
     seq, up_to = _seq(obj, "seq", ref), _seq(obj, "up_to", ref)
-    if (seq is None) == (up_to is None):
+    if not one_read_target(seq, up_to):
         raise ProtocolError(
             ErrorCode.BAD_FRAME, "read needs exactly one of 'seq', 'up_to'", ref=ref
         )
@@ -269,14 +275,9 @@ def _parse_publish(obj: dict[str, Any], ref: Ref) -> Publish:
     if not isinstance(data, dict):
         raise ProtocolError(ErrorCode.BAD_FRAME, "'data' must be an object", ref=ref)
     event_type = _string(obj, "type", ref, limit=64)
-    if event_type in CONTROL_TYPES:
-        raise ProtocolError(ErrorCode.BAD_FRAME, f"'type' may not be {event_type!r}", ref=ref)
-    if RESERVED_KEYS & data.keys():
-        raise ProtocolError(
-            ErrorCode.BAD_FRAME,
-            f"'data' may not use {sorted(RESERVED_KEYS & data.keys())}",
-            ref=ref,
-        )
+    reason = reserved(event_type, data)
+    if reason is not None:
+        raise ProtocolError(ErrorCode.BAD_FRAME, reason, ref=ref)
     return Publish(
         stream=_string(obj, "stream", ref),
         type=event_type,
@@ -290,7 +291,7 @@ def _parse_typing(obj: dict[str, Any], ref: Ref) -> Typing:
     return Typing(stream=_string(obj, "stream", ref), ref=ref)
 
 
-_PARSERS = {
+_PARSERS: dict[str, Callable[[dict[str, Any], Ref], ClientFrame]] = {
     "subscribe": _parse_subscribe,
     "unsubscribe": _parse_unsubscribe,
     "ping": _parse_ping,
@@ -350,13 +351,24 @@ def check_event(type: str, data: dict[str, Any]) -> None:
 
     if not isinstance(type, str) or not type or len(type) > 64:
         raise PublishError("event type must be a non-empty string of at most 64 characters")
-    if type in CONTROL_TYPES:
-        raise PublishError(f"event type {type!r} is reserved for control frames")
     if not isinstance(data, dict):
         raise PublishError("event data must be a dict")
+    reason = reserved(type, data)
+    if reason is not None:
+        raise PublishError(reason)
+
+
+def reserved(type: str, data: dict[str, Any]) -> str | None:
+    """Why the protocol reserves this event type or these data keys; None if it does not.
+
+    The one rule behind both a client's ``publish`` frame and a server-side publish.
+    """
+    if type in CONTROL_TYPES:
+        return f"event type {type!r} is reserved for control frames"
     clash = RESERVED_KEYS & data.keys()
     if clash:
-        raise PublishError(f"event data may not use the reserved keys {sorted(clash)}")
+        return f"event data may not use the reserved keys {sorted(clash)}"
+    return None
 
 
 def _with_ref(frame: dict[str, Any], ref: Ref) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from typing import Any
 
 from django.urls import path
 
-from .consumers import BeaconConsumer, NotificationConsumer
+from .doors.websocket import BeaconConsumer, NotificationConsumer
 
 websocket_urlpatterns = [
     path("ws/", BeaconConsumer.as_asgi()),

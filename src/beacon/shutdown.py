@@ -93,7 +93,8 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 async def drain(signum: int | None = None) -> None:
     """Stop accepting, close every connection with 4012, wait, then let the server exit."""
-    from . import hub, metrics
+    from . import metrics
+    from .fanout import hub
 
     global _draining
     _draining = True
@@ -121,9 +122,9 @@ async def drain(signum: int | None = None) -> None:
 
 
 async def _close_all(connections: list[Any]) -> None:
-    """Close each connection with 4012 (``close_with`` closes a socket once)."""
+    """Close each connection with 4012 (an outbox closes its connection once)."""
     results = await asyncio.gather(
-        *(c.close_with(CloseCode.SERVER_RESTART) for c in connections), return_exceptions=True
+        *(c.close(CloseCode.SERVER_RESTART) for c in connections), return_exceptions=True
     )
     for result in results:
         if isinstance(result, Exception):
@@ -145,7 +146,8 @@ def stop_accepting(handler: Any) -> int:
     if "twisted.internet.reactor" in sys.modules:
         from twisted.internet import reactor, tcp
 
-        ports = [r for r in reactor.getReaders() if isinstance(r, tcp.Port)]
+        readers = reactor.getReaders()  # type: ignore[misc]  # twisted types the reactor as a module
+        ports = [r for r in readers if isinstance(r, tcp.Port)]
         for port in ports:
             port.stopListening()
         return len(ports)

@@ -12,7 +12,8 @@ an unknown stream. Policies are declared once, in code, with :func:`register`::
         def can_subscribe(self, user, key):
             return Project.objects.filter(pk=key, members=user).exists()
 
-Beacon registers ``user`` (a user's own notifications). Policy methods are plain
+Beacon registers ``user`` (a user's own notifications, ``notifications.UserStreamPolicy``)
+when its app is ready; this module registers nothing itself. Policy methods are plain
 synchronous functions; the consumer runs them off the event loop, so they may query
 the database.
 """
@@ -22,8 +23,6 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import ValidationError
-
 from .exceptions import ProtocolError, StreamError
 from .protocol import ErrorCode
 
@@ -31,7 +30,8 @@ if TYPE_CHECKING:
     from .eventlog import Appended
     from .protocol import Publish
 
-_NAME = re.compile(r"(?P<namespace>[a-z][a-z0-9_-]{0,23}):(?P<key>[A-Za-z0-9_.-]{1,64})")
+_NAMESPACE = re.compile(r"[a-z][a-z0-9_-]{0,23}")
+_NAME = re.compile(rf"(?P<namespace>{_NAMESPACE.pattern}):(?P<key>[A-Za-z0-9_.-]{{1,64}})")
 
 
 def parse_stream(name: str) -> tuple[str, str]:
@@ -87,7 +87,7 @@ class StreamPolicy:
         return None
 
     def mark_read(self, user: Any, key: str, *, seq: int | None, up_to: int | None) -> None:
-        """Record that the user read events of the stream (see ``beacon.readstate``)."""
+        """Record that the user read events of the stream (see ``beacon.notifications``)."""
         raise ProtocolError(ErrorCode.UNSUPPORTED, "this stream keeps no read state")
 
     def publish(self, user: Any, key: str, frame: Publish) -> Appended:
@@ -112,30 +112,8 @@ def is_canonical_pk(model: Any, key: str) -> bool:
     not ``abc``)."""
     try:
         return str(model._meta.pk.to_python(key)) == key
-    except (ValidationError, ValueError, TypeError):
+    except Exception:  # ValidationError and the like: no key of this model
         return False
-
-
-class UserStreamPolicy(StreamPolicy):
-    """``user:{id}``: a user's own notifications, for that user alone."""
-
-    def is_canonical(self, key: str) -> bool:
-        from django.contrib.auth import get_user_model
-
-        return is_canonical_pk(get_user_model(), key)
-
-    def can_subscribe(self, user: Any, key: str) -> bool:
-        return bool(user.is_authenticated) and str(user.pk) == key
-
-    def subscribe_state(self, user: Any, key: str) -> dict[str, Any]:
-        from .readstate import unread_count
-
-        return {"unread": unread_count(user.pk)}
-
-    def mark_read(self, user: Any, key: str, *, seq: int | None, up_to: int | None) -> None:
-        from .readstate import mark_read
-
-        mark_read(user.pk, seq=seq, up_to=up_to)
 
 
 _policies: dict[str, StreamPolicy] = {}
@@ -143,7 +121,7 @@ _policies: dict[str, StreamPolicy] = {}
 
 def register(namespace: str, policy: StreamPolicy | type[StreamPolicy] | None = None) -> Any:
     """Register the policy of a namespace; usable as a class decorator."""
-    if not re.fullmatch(r"[a-z][a-z0-9_-]{0,23}", namespace):
+    if not isinstance(namespace, str) or not _NAMESPACE.fullmatch(namespace):
         raise StreamError(f"malformed stream namespace {namespace!r}")
 
     def add(item: StreamPolicy | type[StreamPolicy]) -> Any:
@@ -161,5 +139,3 @@ def policy_for(stream: str) -> tuple[StreamPolicy, str]:
     except KeyError:
         raise StreamError(f"no stream namespace {namespace!r}") from None
 
-
-register("user", UserStreamPolicy)

@@ -13,7 +13,7 @@ from typing import Any
 
 from celery import shared_task
 
-from .publishing import notify
+from .notifications import notify
 
 
 @shared_task(name="beacon.notify")

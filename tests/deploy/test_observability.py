@@ -19,7 +19,7 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
 from beacon import metrics, shutdown
-from beacon.hub import get_hub
+from beacon.fanout.hub import get_hub
 from beacon.jsonlog import JsonLinesFormatter
 from beacon.protocol import event_frame
 from beacon.routing import websocket_urlpatterns

@@ -10,7 +10,7 @@ import pytest
 from channels.testing import WebsocketCommunicator
 
 from beacon import eventlog
-from beacon.hub import get_hub
+from beacon.fanout.hub import get_hub
 from beacon.pusher.routing import pusher_websocket
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -142,7 +142,7 @@ class RoomPolicy(StreamPolicy):
         except Exception:
             log.exception("beacon: presence join failed on %s", stream)
             return
-        consumer.offer(None, None, presence.snapshot_frame(stream, present))
+        consumer.outbox.offer(None, None, presence.snapshot_frame(stream, present))
 
     async def left(self, consumer: Any, key: str) -> None:
         await presence.leave(room_stream(key), consumer)

@@ -23,10 +23,11 @@ from typing import Any
 
 from django.db import transaction
 
-from beacon import eventlog, transport
+from beacon import eventlog
+from beacon.fanout import relay as transport
+from beacon.fanout.relay import Item
 from beacon.presence import display_name
 from beacon.protocol import check_event, event_frame
-from beacon.transport import Item
 
 from .models import Membership, Room, room_list_stream, room_stream
 

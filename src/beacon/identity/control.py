@@ -199,7 +199,7 @@ class Registry:
     # -- background: orders and re-validation ------------------------------------------------
 
     async def _start(self) -> None:
-        from ..hub import get_hub
+        from ..fanout.hub import get_hub
 
         position = await database_sync_to_async(eventlog.position)(CONTROL_STREAM)
         assert position is not None

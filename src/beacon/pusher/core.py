@@ -15,7 +15,7 @@ from django.db import transaction
 from ..conf import get_config
 from ..eventlog import events_after, events_before, position
 from ..exceptions import StreamError
-from ..hub import get_hub
+from ..fanout.hub import get_hub
 from ..presence import Keeper, display_name, make_store
 from ..protocol import PING_FRAME
 from ..publishing import apublish_ephemeral, publish, publish_ephemeral

@@ -123,7 +123,7 @@ def _api(
             body = request.body if method == "POST" else b""
             if len(body) > MAX_BODY_BYTES:
                 return _error(413, "Request body too large")
-            params = {k: v for k, v in request.GET.items()}
+            params = {k: request.GET[k] for k in request.GET}
             apps = core.get_apps()
             try:
                 app = verify_request(

@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from beacon import notify
-from beacon.transport import flush
+from beacon.fanout.relay import flush
 
 
 class Command(BaseCommand):

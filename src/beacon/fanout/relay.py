@@ -18,6 +18,10 @@ send waits at most ``REDIS_TIMEOUT_SECONDS``: a Redis that stops answering must 
 hold channels_redis's per-connection lock (which a hub's group join waits for too).
 After a failed send the sender thread drops what is submitted for that long, rather
 than queue minutes of sends that would each wait in turn.
+
+The relay keeps the registry of this process's hubs (one per event loop, see
+``hub.get_hub``), which local mode dispatches to: it knows a hub only as something
+with ``subscribers``, a ``context`` and a ``dispatch``, so it imports nothing above it.
 """
 
 from __future__ import annotations
@@ -25,13 +29,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from contextvars import Context
+from typing import Any, Protocol
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
-from .conf import get_config
-from .streams import group_name
+from ..conf import get_config
+from ..streams import group_name
+from .loops import PerLoop
 
 log = logging.getLogger("beacon.transport")
 
@@ -39,6 +45,30 @@ log = logging.getLogger("beacon.transport")
 Item = tuple[str, int | None, str]
 
 MESSAGE_TYPE = "beacon.event"
+
+
+class LocalHub(Protocol):
+    """A hub as local mode sees it."""
+
+    subscribers: dict[str, Any]
+    context: Context
+
+    def dispatch(self, items: Iterable[Item]) -> None: ...
+
+
+#: The hub of each event loop of this process.
+hubs: PerLoop[LocalHub] = PerLoop()
+
+
+def dispatch_everywhere(items: Sequence[Item]) -> None:
+    """Local mode: hand events to every hub in this process, from any thread."""
+    for loop, hub in hubs.items():
+        if not hub.subscribers:
+            continue
+        try:
+            loop.call_soon_threadsafe(hub.dispatch, items, context=hub.context)
+        except RuntimeError:  # that loop is closed
+            hubs.forget(loop)
 
 
 def get_layer() -> Any | None:
@@ -56,8 +86,6 @@ def deliver(items: Sequence[Item]) -> None:
     try:
         layer = get_layer()
         if layer is None:
-            from .hub import dispatch_everywhere
-
             dispatch_everywhere(items)
         else:
             _sender().submit(layer, items)
@@ -72,8 +100,6 @@ async def adeliver(items: Sequence[Item]) -> None:
     """
     layer = get_layer()
     if layer is None:
-        from .hub import dispatch_everywhere
-
         dispatch_everywhere(items)
         return
     try:

@@ -3,10 +3,10 @@
 Plain Channels gives every socket a channel and puts one layer message into each
 socket's queue. The hub instead joins a stream's group **once per process**, receives
 each event once, and offers the already-serialized frame to the local sockets that
-subscribe to the stream. Sockets (consumers, see ``consumers.py``) own their
-connection: an offer sends at once when nothing is pending for that socket, and
-otherwise joins the socket's small bounded backlog; either way the hub never waits,
-so one slow socket never stalls the others.
+subscribe to the stream. Each connection's outbox (``outbox.py``) owns the way out:
+an offer sends at once when nothing is pending for that connection, and otherwise
+joins its small bounded backlog; either way the hub never waits, so one slow
+connection never stalls the others.
 
 The hub also runs:
 
@@ -32,17 +32,17 @@ import contextlib
 import contextvars
 import logging
 import time
-import weakref
-from collections.abc import Awaitable, Iterable, Sequence
-from typing import Any, Protocol, TypeVar
+from collections.abc import Awaitable, Iterable
+from typing import Protocol, TypeVar, cast
 
 from channels.db import database_sync_to_async
 
-from . import eventlog, metrics
-from .conf import get_config
-from .protocol import PING_FRAME
-from .streams import group_name
-from .transport import Item, get_layer
+from .. import eventlog, metrics
+from ..conf import get_config
+from ..protocol import PING_FRAME, CloseCode
+from ..streams import group_name
+from . import relay
+from .relay import Item, get_layer
 
 log = logging.getLogger("beacon.hub")
 
@@ -52,10 +52,13 @@ T = TypeVar("T")
 
 
 class Sink(Protocol):
-    """A socket as the hub sees it."""
+    """A connection as the hub sees it: a front door's :class:`~.outbox.Outbox`."""
 
     def offer(self, stream: str | None, seq: int | None, frame: str) -> None:
         """Send or queue a frame without waiting (``stream`` None: for the socket itself)."""
+
+    async def close(self, code: CloseCode) -> None:
+        """Close the connection once, with a documented code (shutdown's 4012)."""
 
 
 class Hub:
@@ -267,29 +270,11 @@ def _read_missed(behind: dict[str, int]) -> list[Item]:
     return items
 
 
-_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
-
-
 def get_hub() -> Hub:
-    """The hub of the running event loop (created on first use)."""
-    loop = asyncio.get_running_loop()
-    hub = _hubs.get(loop)
-    if hub is None:
-        hub = _hubs[loop] = Hub(loop)
-    return hub
+    """The hub of the running event loop (created on first use, kept by the relay)."""
+    return cast(Hub, relay.hubs.get(Hub))
 
 
-def dispatch_everywhere(items: Sequence[Item]) -> None:
-    """Local mode: hand events to every hub in this process, from any thread."""
-    for loop, hub in list(_hubs.items()):
-        if not hub.subscribers:
-            continue
-        try:
-            loop.call_soon_threadsafe(hub.dispatch, items, context=hub.context)
-        except RuntimeError:  # that loop is closed
-            _hubs.pop(loop, None)
-
-
-def hubs() -> list[Any]:
+def hubs() -> list[Hub]:
     """The live hubs of this process (for metrics and shutdown)."""
-    return list(_hubs.values())
+    return cast(list[Hub], relay.hubs.values())

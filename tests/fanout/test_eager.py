@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from beacon import eager
+from beacon.fanout import eager
 
 
 async def test_a_coroutine_that_never_waits_finishes_before_start_returns() -> None:

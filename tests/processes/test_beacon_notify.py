@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import websockets
 
-from .servers import manage, running, session_cookie
+from ..servers import manage, running, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

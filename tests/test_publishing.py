@@ -10,8 +10,9 @@ from django.db import transaction
 
 import beacon
 import beacon.chat
-from beacon import eventlog, mark_read, notify, notify_many, publish, send_notification, transport
+from beacon import eventlog, mark_read, notify, notify_many, publish, send_notification
 from beacon.exceptions import PublishError
+from beacon.fanout import relay as transport
 from beacon.models import Event, Notification, Stream
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -16,8 +16,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from beacon.streams import user_stream
 
-from .servers import OUTPUT, RedisServer, manage, running, session_cookie
-from .wsclient import WsClient
+from ..servers import OUTPUT, RedisServer, manage, running, session_cookie
+from ..wsclient import WsClient
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

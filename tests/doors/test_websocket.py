@@ -8,12 +8,13 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import AnonymousUser
 
-from beacon import notify, transport
-from beacon.hub import get_hub
+from beacon import notify
+from beacon.fanout import relay as transport
+from beacon.fanout.hub import get_hub
 from beacon.protocol import CloseCode
 from beacon.streams import user_stream
 
-from .conftest import connect
+from ..conftest import connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,14 +7,10 @@ socket, subscribed at connect to the user's own stream (resuming from
 ``{"type": "notification", "message": …}`` plus ``stream``/``seq``/``epoch``.
 
 A consumer has no channel-layer channel of its own (its ``__call__`` sets none up):
-the hub receives each event once per process and offers it to the socket, which passes
-it through the seq check (``sequencing.check``) — duplicate: drop, next: send, gap:
-fill from the log first. A socket with nothing pending sends the frame at once, on the
-hub's stack (``eager.start``: no task, no wake-up). Otherwise — a send still waiting,
-a replay or gap fill holding the subscription's lock, frames already queued — the
-frame joins the socket's bounded backlog, which a writer task (started only then)
-drains in order. So a stream's frames leave in seq order, and one slow socket never
-holds up the others.
+the hub receives each event once per process and offers it to the socket's
+:class:`~beacon.fanout.outbox.Outbox`, which sends it at once, queues it, or closes a
+socket that cannot keep up (4013). The consumer keeps the socket's lifecycle and its
+frame handling; the outbox, everything that goes out to it.
 """
 
 from __future__ import annotations
@@ -23,8 +19,7 @@ import asyncio
 import logging
 import time
 import traceback
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -33,13 +28,14 @@ from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from . import eager, eventlog, metrics, shutdown
-from .conf import get_config
-from .exceptions import Forbidden, ProtocolError, StreamError
-from .hub import Hub, get_hub
-from .identity.control import get_registry
-from .identity.core import Identity
-from .protocol import (
+from .. import eventlog, metrics, shutdown
+from ..conf import get_config
+from ..exceptions import Forbidden, ProtocolError, StreamError
+from ..fanout.hub import Hub, get_hub
+from ..fanout.outbox import Outbox, Track
+from ..identity.control import get_registry
+from ..identity.core import Identity
+from ..protocol import (
     ClientFrame,
     CloseCode,
     ErrorCode,
@@ -51,7 +47,6 @@ from .protocol import (
     Unsubscribe,
     ack_frame,
     error_frame,
-    frame_epoch,
     parse_client_frame,
     pong_frame,
     subscribed_frame,
@@ -59,29 +54,27 @@ from .protocol import (
     utf8_size,
     welcome_frame,
 )
-from .ratelimit import REPLAY_EVENTS_PER_TOKEN, REPLAY_KEEP, TokenBucket
-from .sequencing import Verdict, check, replay_continues, resume_point
-from .streams import StreamPolicy, parse_stream, policy_for, user_stream
+from ..ratelimit import TokenBucket
+from ..sequencing import replay_continues, resume_point
+from ..streams import StreamPolicy, parse_stream, policy_for, user_stream
 
 log = logging.getLogger("beacon.consumers")
 
 
-@dataclass(eq=False, slots=True)
-class Subscription:
-    stream: str
+@dataclass(eq=False, slots=True, kw_only=True)
+class Subscription(Track):
+    """A stream the socket subscribes to: its policy and key, and where delivery is."""
+
     policy: StreamPolicy
     key: str
-    epoch: str = ""
-    last: int = 0
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class BeaconConsumer(AsyncWebsocketConsumer):
     hub: Hub
     user: Any
     subscriptions: dict[str, Subscription]
+    outbox: Outbox[Subscription]
     active = False  # accepted, signed in, attached to the hub
-    closing = False
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -114,12 +107,14 @@ class BeaconConsumer(AsyncWebsocketConsumer):
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         self.config = get_config()
-        self.subscriptions = {}
-        #: Frames waiting for the writer task; both exist only while there are some.
-        self.backlog: deque[tuple[str | None, int | None, str]] | None = None
-        self.writer: asyncio.Task[None] | None = None
-        #: A send that had to wait (``eager.start``); later frames queue behind it.
-        self.inflight: asyncio.Task[None] | None = None
+        self.outbox = Outbox(
+            self._send_text,
+            self._close,
+            queue_size=self.config["SOCKET_QUEUE_SIZE"],
+            page_size=self.config["REPLAY_PAGE_SIZE"],
+        )
+        #: The outbox delivers to what the consumer subscribes: one dict, shared.
+        self.subscriptions = self.outbox.tracks
         self.user = self.scope.get("user")
         await self.accept()
         if shutdown.install() and shutdown.draining():
@@ -129,23 +124,24 @@ class BeaconConsumer(AsyncWebsocketConsumer):
         if self.user is None or not self.user.is_authenticated:
             metrics.rejected_handshake("unauthenticated")
             code = self.scope.get("beacon.refused") or CloseCode.UNAUTHENTICATED
-            await self.close(code=int(code))
+            await self.close_with(CloseCode(int(code)))
             return
         self.identity = self.scope.get("beacon.identity") or Identity(self.user, "scope")
         self.registry = get_registry()
         if not await self.registry.admit(self):
-            await self.close(code=int(CloseCode.TOO_MANY_CONNECTIONS))
+            await self.close_with(CloseCode.TOO_MANY_CONNECTIONS)
             return
         self.user_bucket = self.registry.user_bucket(self)
         self.bucket = TokenBucket(
             rate=self.config["RATE_LIMIT_PER_SECOND"], burst=self.config["RATE_LIMIT_BURST"]
         )
+        self.outbox.bucket = self.bucket
         self.hub = get_hub()
         # Counted before the first await: whatever ends the socket from here on,
         # ``teardown`` undoes exactly this.
         self.active = True
         metrics.connection_opened()
-        await self.hub.attach(self)
+        await self.hub.attach(self.outbox)
         await self.send(
             welcome_frame(
                 user_id=self.user.pk,
@@ -172,14 +168,10 @@ class BeaconConsumer(AsyncWebsocketConsumer):
         if not self.active:
             return
         self.active = False
-        self.closing = True
-        for task in (self.writer, self.inflight):
-            if task is not None:
-                task.cancel()
-        self.backlog = None
+        self.outbox.stop()
         metrics.connection_closed()
         try:
-            await self.hub.detach(self)
+            await self.hub.detach(self.outbox)
         except Exception:
             log.exception("beacon: detaching a socket from the hub failed")
         try:
@@ -197,12 +189,19 @@ class BeaconConsumer(AsyncWebsocketConsumer):
         except Exception:
             log.exception("beacon: %s's left() hook failed", type(sub.policy).__name__)
 
+    @property
+    def closing(self) -> bool:
+        return self.outbox.closing
+
     async def close_with(self, code: CloseCode) -> None:
-        """Close once, with a documented code."""
-        if not self.closing:
-            self.closing = True
-            metrics.error(code.name.lower())
-            await self.close(code=int(code))  # autobahn takes ints only
+        """Close once, with a documented code (through the outbox: one close path)."""
+        await self.outbox.close(code)
+
+    async def _send_text(self, text: str) -> None:
+        await self.base_send({"type": "websocket.send", "text": text})
+
+    async def _close(self, code: int) -> None:
+        await self.close(code=code)  # autobahn takes ints only
 
     # -- incoming frames -----------------------------------------------------------------
 
@@ -319,7 +318,7 @@ class BeaconConsumer(AsyncWebsocketConsumer):
         sub = Subscription(stream=stream, policy=policy, key=key, epoch=position.epoch, last=after)
         async with sub.lock:
             self.subscriptions[stream] = sub
-            await self.hub.add(stream, self, position.last_seq, position.epoch)
+            await self.hub.add(stream, self.outbox, position.last_seq, position.epoch)
             await self.send(
                 subscribed_frame(
                     stream=stream,
@@ -334,15 +333,15 @@ class BeaconConsumer(AsyncWebsocketConsumer):
             if frame.since is not None:
                 metrics.resume(recovered)
             if replay is not None:
-                await self._send_rows(sub, replay, paced=True)
+                await self.outbox.send_rows(sub, replay, paced=True)
                 if len(replay) >= self.config["REPLAY_PAGE_SIZE"]:
-                    await self._catch_up(sub, None, paced=True)
+                    await self.outbox.catch_up(sub, None, paced=True)
             # An event that committed after the position read and reached the hub
             # before this socket joined it was offered to the stream's other sockets
             # only, and the hub counts it as known: bring it from the log now.
             known = self.hub.known.get(stream, 0)
             if known > sub.last:
-                await self._catch_up(sub, known)
+                await self.outbox.catch_up(sub, known)
         await policy.joined(self, key)
 
     async def _resubscribe(self, sub: Subscription, frame: Subscribe) -> None:
@@ -369,7 +368,7 @@ class BeaconConsumer(AsyncWebsocketConsumer):
     async def unsubscribe(self, frame: Unsubscribe) -> None:
         sub = self._subscription(frame.stream, frame.ref)
         del self.subscriptions[frame.stream]
-        await self.hub.remove(frame.stream, self)
+        await self.hub.remove(frame.stream, self.outbox)
         await self._left(sub)
         await self.send(unsubscribed_frame(stream=frame.stream, ref=frame.ref))
 
@@ -378,7 +377,7 @@ class BeaconConsumer(AsyncWebsocketConsumer):
         sub = self.subscriptions.pop(stream, None)
         if sub is None or self.closing:
             return
-        await self.hub.remove(stream, self)
+        await self.hub.remove(stream, self.outbox)
         await self._left(sub)
         await self.send(unsubscribed_frame(stream=stream, reason=ErrorCode.FORBIDDEN))
 
@@ -408,165 +407,6 @@ class BeaconConsumer(AsyncWebsocketConsumer):
     async def typing(self, frame: Typing) -> None:
         sub = self._subscription(frame.stream, frame.ref)
         await sub.policy.typing(self, sub.key)
-
-    # -- outgoing: the hub's side ---------------------------------------------------------------
-
-    def offer(self, stream: str | None, seq: int | None, frame: str) -> None:
-        """Called by the hub, never waits: send now if nothing is pending, else queue.
-
-        ``stream`` None: a frame for the socket itself (heartbeat, presence snapshot).
-        """
-        if self.closing:
-            return
-        if self.writer is None and self.inflight is None:
-            sub = None if stream is None else self.subscriptions.get(stream)
-            if stream is None or seq is None:
-                if stream is None or sub is not None:
-                    self._send_now(frame)
-                return
-            if sub is None:
-                return
-            if not sub.lock.locked():
-                verdict = check(sub.last, seq, sub.epoch, frame_epoch(frame))
-                if verdict is Verdict.DUPLICATE:
-                    return
-                if verdict is Verdict.DELIVER:
-                    sub.last = seq
-                    metrics.delivered()
-                    self._send_now(frame)
-                    return
-        if self.backlog is None:
-            self.backlog = deque()
-        elif len(self.backlog) >= self.config["SOCKET_QUEUE_SIZE"]:
-            self.closing = True
-            self.backlog = None
-            metrics.error("too_slow")
-            asyncio.get_running_loop().create_task(self.close(code=int(CloseCode.TOO_SLOW)))
-            return
-        self.backlog.append((stream, seq, frame))
-        if self.writer is None:
-            self.writer = asyncio.get_running_loop().create_task(self._write_backlog())
-
-    def _send_now(self, frame: str) -> None:
-        """Send on the caller's stack; a send that has to wait finishes as ``inflight``."""
-        try:
-            self.inflight = eager.start(self.base_send({"type": "websocket.send", "text": frame}))
-        except Exception as exc:
-            self._send_failed(exc)
-            return
-        if self.inflight is not None:
-            self.inflight.add_done_callback(self._inflight_done)
-
-    def _inflight_done(self, task: asyncio.Task[None]) -> None:
-        if self.inflight is task:
-            self.inflight = None
-        if not task.cancelled() and task.exception() is not None:
-            self._send_failed(task.exception())
-
-    def _send_failed(self, exc: BaseException) -> None:
-        """The server refused a frame: the client is gone (its disconnect follows)."""
-        self.closing = True
-        self.backlog = None
-        if not isinstance(exc, OSError):  # uvicorn's ClientDisconnected is an OSError
-            log.error("beacon: sending to a socket failed", exc_info=exc)
-
-    async def _write_backlog(self) -> None:
-        """Drain the backlog in order, then stop (the next backlog starts a new writer)."""
-        try:
-            while self.backlog:
-                if self.inflight is not None:
-                    await asyncio.wait((self.inflight,))
-                    self.inflight = None
-                    continue
-                stream, seq, frame = self.backlog.popleft()
-                sub = None if stream is None else self.subscriptions.get(stream)
-                if stream is None or (seq is None and sub is not None):
-                    await self.send(frame)
-                elif sub is not None and seq is not None:
-                    await self._deliver(sub, seq, frame)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("beacon: delivery to a socket failed")
-            self.backlog = None
-            await self.close_with(CloseCode.INTERNAL_ERROR)
-        finally:
-            self.writer = None
-            if not self.backlog:
-                self.backlog = None
-
-    async def _deliver(self, sub: Subscription, seq: int, frame: str) -> None:
-        async with sub.lock:
-            verdict = check(sub.last, seq, sub.epoch, frame_epoch(frame))
-            if verdict is Verdict.DELIVER:
-                await self.send(frame)
-                sub.last = seq
-                metrics.delivered()
-            elif verdict is Verdict.GAP:
-                metrics.gap_fill()
-                await self._catch_up(sub, seq)
-                if sub.last < seq:  # the log no longer has the missing ones
-                    if sub.last < seq - 1:
-                        await self._reset(sub, "retention", sub.epoch, seq - 1)
-                    await self.send(frame)
-                    sub.last = seq
-            elif verdict is Verdict.EPOCH:
-                await self._follow_epoch(sub)
-
-    async def _follow_epoch(self, sub: Subscription) -> None:
-        """An event of another epoch: drop it if stale, else announce the new history.
-
-        A stream deleted and recreated counts from 1 again, so its seqs mean nothing
-        against the old ones: the client is told (``recovered: false``, reason
-        ``epoch_changed``, the new epoch and its newest seq) and gets what follows.
-        """
-        position = await database_sync_to_async(eventlog.position)(sub.stream, create=False)
-        if position is None or position.epoch == sub.epoch:
-            return  # a late frame of an older history, or the stream is gone
-        await self._reset(sub, "epoch_changed", position.epoch, position.last_seq)
-
-    async def _reset(self, sub: Subscription, reason: str, epoch: str, seq: int) -> None:
-        """Tell the client its history cannot continue: it reloads and goes on after ``seq``."""
-        sub.epoch, sub.last = epoch, seq
-        frame = subscribed_frame(
-            stream=sub.stream, epoch=epoch, seq=seq, recovered=False, reason=reason
-        )
-        await self.send(frame)
-
-    async def _catch_up(self, sub: Subscription, upto: int | None, *, paced: bool = False) -> None:
-        """Send the stream's logged events after ``sub.last`` (up to ``upto``), in order."""
-        page = self.config["REPLAY_PAGE_SIZE"]
-        while (upto is None or sub.last < upto) and not self.closing:
-            rows = await database_sync_to_async(eventlog.events_after)(sub.stream, sub.last)
-            await self._send_rows(sub, rows, paced=paced)
-            if len(rows) < page:
-                break
-
-    async def _send_rows(
-        self, sub: Subscription, rows: list[tuple[int, str]], *, paced: bool
-    ) -> None:
-        """Send rows read from the log; a replay (``paced``) spends the socket's tokens first.
-
-        Rows that do not follow ``sub.last`` mean the log was pruned under the read:
-        the client is told (``retention``) instead of being sent a silent gap. Rows of
-        another epoch (the stream was recreated under the read) are not spliced on.
-        """
-        if paced and rows:
-            keep = self.bucket.burst * REPLAY_KEEP
-            cost = len(rows) / REPLAY_EVENTS_PER_TOKEN
-            while (wait := self.bucket.spend(time.monotonic(), cost, keep=keep)) > 0:
-                await asyncio.sleep(wait)
-        for seq, frame in rows:
-            if self.closing:
-                return
-            if frame_epoch(frame) not in (None, sub.epoch):
-                await self._follow_epoch(sub)
-                return
-            if seq > sub.last:
-                if seq > sub.last + 1:
-                    await self._reset(sub, "retention", sub.epoch, seq - 1)
-                await self.send(frame)
-                sub.last = seq
 
 
 class NotificationConsumer(BeaconConsumer):

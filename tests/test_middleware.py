@@ -1,4 +1,5 @@
-"""Session auth at connect: the user behind the cookie, Django's checks included."""
+"""The handshake's middleware: who it is (the session cookie, Django's checks included)
+and whether its origin is the site's own."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
 
-from beacon.middleware import OriginCheckMiddleware, SessionAuthMiddleware, origin_refusal
+from beacon.identity.middleware import IdentityMiddleware
+from beacon.middleware import OriginCheckMiddleware, origin_refusal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,7 +28,7 @@ async def scope_seen(cookie: str | None) -> dict[str, Any]:
         await send({"type": "websocket.close"})
 
     headers = [(b"cookie", cookie.encode())] if cookie else []
-    communicator = WebsocketCommunicator(SessionAuthMiddleware(app), "/ws/", headers=headers)
+    communicator = WebsocketCommunicator(IdentityMiddleware(app), "/ws/", headers=headers)
     await communicator.connect()
     return seen
 

@@ -1,69 +1,24 @@
-"""The ASGI middleware in front of Beacon's consumers: origin check, session auth.
+"""The origin check in front of every WebSocket front door.
 
 :class:`OriginCheckMiddleware` refuses a handshake from any origin but the site's
-own, compared as Django's CSRF check compares them (scheme, host and port).
-
-Channels' ``AuthMiddlewareStack`` (cookies → session → user) wraps every socket's
-``send`` for the socket's whole life, to save a modified session when a response
-starts, and keeps three more coroutines suspended per socket. A WebSocket has no
-response after its handshake, and Beacon reads the session once and never writes
-it. :class:`SessionAuthMiddleware` loads the session and its user in one database
-call at connect and leaves ``send`` alone; it fills ``scope["cookies"]``,
-``scope["session"]`` and ``scope["user"]`` as Channels' stack does, so consumers
-written for that stack work behind it (one that changes the session saves it
-itself, as Channels asks of WebSocket consumers anyway).
+own, compared as Django's CSRF check compares them (scheme, host and port). Who the
+handshake is comes after it, from ``beacon.identity.middleware.IdentityMiddleware``.
 """
 
 from __future__ import annotations
 
 import logging
-from importlib import import_module
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
-from channels.db import database_sync_to_async
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
-from django.contrib.auth import get_user
-from django.contrib.auth.models import AnonymousUser
-from django.http.cookie import parse_cookie
 from django.http.request import split_domain_port, validate_host
 from django.utils.http import is_same_domain
 
 from . import metrics
 
 log = logging.getLogger("beacon.middleware")
-
-
-class SessionAuthMiddleware:
-    """Put the signed-in user (or ``AnonymousUser``) and the session in the scope."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
-        cookies = parse_cookie(
-            "; ".join(v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"cookie")
-        )
-        session_key = cookies.get(settings.SESSION_COOKIE_NAME)
-        if session_key:
-            session, user = await database_sync_to_async(_session_and_user)(session_key)
-        else:  # no cookie, nothing to look up
-            session, user = _session_store()(None), AnonymousUser()
-        scope = {**scope, "cookies": cookies, "session": session, "user": user}
-        return await self.app(scope, receive, send)
-
-
-def _session_store() -> Any:
-    return import_module(settings.SESSION_ENGINE).SessionStore
-
-
-def _session_and_user(session_key: str) -> tuple[Any, Any]:
-    """Django's own lookup (``auth.get_user``: backend, session hash check, rotation)."""
-    session = _session_store()(session_key)
-    # get_user reads only ``request.session``: a stand-in request is enough.
-    return session, get_user(SimpleNamespace(session=session))  # type: ignore[arg-type]
 
 
 class OriginCheckMiddleware:

@@ -3,9 +3,14 @@
 It fills the keys Channels' ``AuthMiddlewareStack`` fills (``cookies``, ``session``,
 ``user``), so consumers written for that stack work behind it, plus
 ``scope["beacon.identity"]`` (None: anonymous) and, when a credential was refused,
-``scope["beacon.refused"]``: the close code to answer with (4001 or 4401). Like
-``beacon.middleware.SessionAuthMiddleware`` it runs once per connection, in one hop
-to a thread, and leaves ``send`` alone.
+``scope["beacon.refused"]``: the close code to answer with (4001 or 4401).
+
+Channels' ``AuthMiddlewareStack`` wraps every socket's ``send`` for the socket's whole
+life, to save a modified session when a response starts, and keeps three more
+coroutines suspended per socket. A WebSocket has no response after its handshake and
+Beacon never writes the session, so this middleware runs once per connection, in one
+hop to a thread, and leaves ``send`` alone (a consumer that changes the session saves
+it itself, as Channels asks of WebSocket consumers anyway).
 """
 
 from __future__ import annotations

@@ -40,6 +40,9 @@ DEFAULTS: dict[str, Any] = {
     "CHANNEL_LAYER": "default",
     # Presence: seconds a connection's presence lives without a refresh.
     "PRESENCE_TTL_SECONDS": 45.0,
+    # Longest wait for one channel-layer or presence call to Redis (group join, send);
+    # past it the call is given up (the log watcher delivers meanwhile).
+    "REDIS_TIMEOUT_SECONDS": 1.0,
     # Seconds a server process waits for clients to leave after SIGTERM.
     "SHUTDOWN_GRACE_SECONDS": 5.0,
 }

@@ -95,6 +95,11 @@ class BeaconConsumer(AsyncWebsocketConsumer):
                 await handler(message)
         except StopConsumer:
             pass
+        finally:
+            # Whatever ended the socket (a handler that raised, a cancelled task, a
+            # client that vanished), it leaves the hub, presence and metrics. Shielded:
+            # a second cancellation must not cut the teardown short.
+            await asyncio.shield(self.teardown())
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         self.config = get_config()
@@ -120,9 +125,11 @@ class BeaconConsumer(AsyncWebsocketConsumer):
             rate=self.config["RATE_LIMIT_PER_SECOND"], burst=self.config["RATE_LIMIT_BURST"]
         )
         self.hub = get_hub()
-        await self.hub.attach(self.outbox)
+        # Counted before the first await: whatever ends the socket from here on,
+        # ``teardown`` undoes exactly this.
         self.active = True
         metrics.connection_opened()
+        await self.hub.attach(self.outbox)
         await self.send(
             welcome_frame(
                 user_id=self.user.pk,
@@ -136,15 +143,28 @@ class BeaconConsumer(AsyncWebsocketConsumer):
         """Hook for subclasses: runs once the socket is accepted and authenticated."""
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
-        if self.active:
-            self.active = False
-            self.outbox.stop()
-            await self.hub.detach(self.outbox)
-            metrics.connection_closed()
-            for sub in list(self.subscriptions.values()):
-                await self._left(sub)
-            self.subscriptions.clear()
+        await self.teardown()
         await super().websocket_disconnect(message)
+
+    async def teardown(self) -> None:
+        """Detach from the hub, the metrics and presence: once, whatever ends the socket.
+
+        Each step runs even if an earlier one fails, so a Redis that is down cannot
+        leave the socket counted or listed in the hub.
+        """
+        if not self.active:
+            return
+        self.active = False
+        self.outbox.stop()
+        metrics.connection_closed()
+        try:
+            await self.hub.detach(self.outbox)
+        except Exception:
+            log.exception("beacon: detaching a socket from the hub failed")
+        subscriptions = list(self.subscriptions.values())
+        self.subscriptions.clear()
+        for sub in subscriptions:
+            await self._left(sub)
 
     async def _left(self, sub: Subscription) -> None:
         try:

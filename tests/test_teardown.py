@@ -11,8 +11,8 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from prometheus_client import REGISTRY
 
-from beacon.fanout import hub
 from beacon.doors.websocket import BeaconConsumer, NotificationConsumer
+from beacon.fanout import hub
 from beacon.routing import websocket_urlpatterns
 from beacon.streams import user_stream
 

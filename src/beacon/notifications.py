@@ -4,8 +4,9 @@
 row (the read state) in one transaction; the frame carries ``unread``, the count
 after this one. Marking read appends a ``read`` event to the user's stream, so every tab of the
 user — and a tab that reconnects later — learns it in order with the notifications.
-Every notification and ``read`` frame carries ``unread``, counted while the stream is
-locked, so the newest frame a tab has always holds the right count.
+Every notification and ``read`` frame carries ``unread``, the user stream's counter
+changed in the same statement that locks the stream (``Stream.unread``): no count of
+rows, and the newest frame a tab has always holds the right count.
 """
 
 from __future__ import annotations
@@ -15,20 +16,21 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.db import transaction
-from django.db.models import Count
 from django.utils import timezone
 
 from . import eventlog
 from .eventlog import Appended
 from .exceptions import PublishError
-from .models import Notification
+from .models import Notification, Stream
 from .protocol import check_event
 from .publishing import deliver_on_commit
 from .streams import StreamPolicy, user_stream
 
 
 def unread_count(user_id: Any) -> int:
-    return Notification.objects.filter(user_id=user_id, read_at__isnull=True).count()
+    """The user's unread notifications (the stream's counter: one indexed row)."""
+    count = Stream.objects.filter(name=user_stream(user_id)).values_list("unread", flat=True)
+    return count.first() or 0
 
 
 def mark_read(user_id: Any, *, seq: int | None = None, up_to: int | None = None) -> Appended | None:
@@ -42,12 +44,13 @@ def mark_read(user_id: Any, *, seq: int | None = None, up_to: int | None = None)
     unread = Notification.objects.filter(user_id=user_id, read_at__isnull=True)
     unread = unread.filter(seq=seq) if seq is not None else unread.filter(seq__lte=up_to)
     with transaction.atomic():
-        if not unread.update(read_at=timezone.now()):
+        # The rows this transaction really marked: a concurrent mark_read of the same
+        # rows waits for ours and then marks none, so no row is subtracted twice.
+        marked = unread.update(read_at=timezone.now())
+        if not marked:
             return None
         data = {"read_seq": seq} if seq is not None else {"up_to": up_to}
-        event = eventlog.append(
-            user_stream(user_id), "read", data, enrich=lambda _: {"unread": unread_count(user_id)}
-        )
+        event = eventlog.append(user_stream(user_id), "read", data, unread=-marked)
         deliver_on_commit([event])
     return event
 
@@ -62,10 +65,7 @@ def _check_notification(message: Any, data: dict[str, Any]) -> None:
 
 def _append_notification(user_id: Any, message: str, data: dict[str, Any]) -> Appended:
     event = eventlog.append(
-        user_stream(user_id),
-        "notification",
-        {"message": message, **data},
-        enrich=lambda seq: {"unread": unread_count(user_id) + 1},
+        user_stream(user_id), "notification", {"message": message, **data}, unread=1
     )
     Notification.objects.create(user_id=user_id, seq=event.seq, event_id=event.id)
     return event
@@ -94,21 +94,9 @@ def notify_many(users: Iterable[Any], message: str, **data: Any) -> list[Appende
     """
     _check_notification(message, data)
     ids = {user_stream(u): getattr(u, "pk", u) for u in users}
-
-    def unread_after(seqs: dict[str, int]) -> dict[str, dict[str, Any]]:
-        # Counted while the streams are locked, like notify's count: consistent with seq.
-        counts = dict(
-            Notification.objects.filter(user_id__in=ids.values(), read_at__isnull=True)
-            .values_list("user_id")
-            .annotate(n=Count("id"))
-        )
-        return {stream: {"unread": counts.get(ids[stream], 0) + 1} for stream in seqs}
-
     with transaction.atomic():
         body = {"message": message, **data}
-        events = eventlog.append_to_each(
-            "notification", dict.fromkeys(ids, body), enrich=unread_after
-        )
+        events = eventlog.append_to_each("notification", dict.fromkeys(ids, body), unread=1)
         Notification.objects.bulk_create(
             [Notification(user_id=ids[e.stream], seq=e.seq, event_id=e.id) for e in events],
             batch_size=500,

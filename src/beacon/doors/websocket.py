@@ -15,6 +15,7 @@ frame handling; the outbox, everything that goes out to it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass

@@ -1,0 +1,203 @@
+"""The log watcher: what the channel layer did not bring, at a cost that follows events.
+
+A hub's sockets must get every committed event of their streams even when the layer
+lost it (Redis down at commit time) or never had it (local mode, a publisher in
+another process: ``beacon_notify``, a Celery worker). Asking the database for the
+newest seq of each subscribed stream every ``LOG_POLL_SECONDS`` would cost queries in
+proportion to the subscribed streams, with no traffic at all. Instead:
+
+* **PostgreSQL**: a trigger on ``beacon_stream`` sends ``NOTIFY beacon_log, '<stream>
+  <seq>'`` for each new seq (migration 0002). PostgreSQL delivers a transaction's
+  notifications at its commit, in commit order, and never a rolled-back one's, so an
+  event id taken early that commits late is still announced. The watcher holds one
+  ``LISTEN`` connection; an announced seq that the layer has not brought within half
+  a poll interval is read from the log. Idle, the only query is a ``SELECT 1`` each
+  ``LOG_POLL_SECONDS`` that proves the connection alive. While it is down the
+  watcher polls every stream as before, and after each (re)connect it polls once
+  more, so nothing committed in between is missed.
+* **SQLite**: writers hold the database lock from their insert to their commit, so
+  event ids commit in id order. The watcher keeps the highest id it has seen and
+  reads the ids after it: one query per poll, whatever the number of streams.
+* Any other database: the per-stream poll, which is correct everywhere.
+
+The first poll of a hub is always the per-stream one: it fixes the starting point
+(the scan's mark is read before it). A stream subscribed later starts where its
+first socket's replay ended (``Hub.add``); an event that committed between that
+read and the subscribe was neither announced nor scanned for it, so the next poll
+asks for the newest seq of the streams subscribed since the last one: work that
+follows subscribes, not subscribed streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from channels.db import database_sync_to_async
+from django.db import connections, router
+
+from .. import eventlog
+from ..conf import get_config
+from ..models import Event
+
+if TYPE_CHECKING:
+    from .hub import Hub
+
+log = logging.getLogger("beacon.hub")
+
+CHANNEL = "beacon_log"
+
+
+def vendor() -> str:
+    return connections[router.db_for_write(Event)].vendor
+
+
+class LogWatcher:
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        #: SQLite: the newest event id scanned (None until the first, per-stream poll).
+        self.mark: int | None = None
+        #: PostgreSQL: newest announced seq per stream, and when it was first announced.
+        self.announced: dict[str, tuple[int, float]] = {}
+        #: Streams subscribed since the last poll (checked once, by name).
+        self.fresh: set[str] = set()
+        #: True while a LISTEN connection is up (announcements replace polling).
+        self.listening = False
+
+    def added(self, stream: str) -> None:
+        """The hub has a new stream: check it once at the next poll."""
+        self.fresh.add(stream)
+
+    async def run(self) -> None:
+        """The hub's task: listen on PostgreSQL, scan or poll elsewhere."""
+        if vendor() == "postgresql":
+            await self._listen_forever()
+        while True:
+            await asyncio.sleep(get_config()["LOG_POLL_SECONDS"])
+            await self._guarded(self.poll())
+
+    async def _guarded(self, call: Any) -> None:
+        try:
+            await call
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("beacon: log watcher poll failed: %s", exc)
+
+    async def poll(self) -> int:
+        """Dispatch events in the log that the hub has not seen; returns how many."""
+        if not self.hub.subscribers:
+            return 0
+        if self.mark is None or vendor() != "sqlite":
+            self.fresh.clear()
+            mark = await database_sync_to_async(eventlog.log_mark)()
+            newest = await database_sync_to_async(eventlog.last_seqs)(list(self.hub.subscribers))
+            self.mark = mark
+            return await self.catch_up(newest)
+        newest = await self._fresh_seqs()
+        more = True
+        while more:
+            self.mark, found, more = await database_sync_to_async(eventlog.changes_after)(
+                self.mark
+            )
+            for stream, seq in found.items():
+                newest[stream] = max(seq, newest.get(stream, 0))
+        return await self.catch_up(newest)
+
+    async def _fresh_seqs(self) -> dict[str, int]:
+        fresh = [s for s in self.fresh if s in self.hub.subscribers]
+        self.fresh.clear()
+        if not fresh:
+            return {}
+        return await database_sync_to_async(eventlog.last_seqs)(fresh)
+
+    async def catch_up(self, newest: dict[str, int]) -> int:
+        """Read and dispatch what the subscribed streams have beyond what the hub has."""
+        known = self.hub.known
+        behind = {
+            s: known.get(s, 0)
+            for s, last in newest.items()
+            if s in self.hub.subscribers and last > known.get(s, 0)
+        }
+        if not behind:
+            return 0
+        missed = await database_sync_to_async(read_missed)(behind)
+        self.hub.dispatch(missed)
+        return len(missed)
+
+    # -- PostgreSQL -----------------------------------------------------------------------
+
+    def announce(self, payload: str) -> None:
+        """A ``NOTIFY`` from the trigger: remember it if a subscribed stream lacks it."""
+        stream, _, text = payload.rpartition(" ")
+        if stream not in self.hub.subscribers:
+            return
+        seq = int(text)
+        if seq <= self.hub.known.get(stream, 0):
+            return
+        _, since = self.announced.get(stream, (0, time.monotonic()))
+        self.announced[stream] = (max(seq, self.announced.get(stream, (0, 0.0))[0]), since)
+
+    async def due(self, grace: float) -> int:
+        """Read what was announced over ``grace`` seconds ago and is still missing."""
+        now = time.monotonic()
+        newest = {s: seq for s, (seq, t) in self.announced.items() if now - t >= grace}
+        for stream in newest:
+            del self.announced[stream]
+        for stream, seq in (await self._fresh_seqs()).items():
+            newest[stream] = max(seq, newest.get(stream, 0))
+        return await self.catch_up(newest) if newest else 0
+
+    async def _listen_forever(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                await self._listen()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("beacon: log watcher LISTEN failed (%r); polling meanwhile", exc)
+            self.listening = False
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+            await self._guarded(self.poll())
+
+    async def _listen(self) -> None:
+        import psycopg
+
+        params = dict(connections[router.db_for_write(Event)].get_connection_params())
+        for key in ("cursor_factory", "context", "prepare_threshold"):
+            params.pop(key, None)
+        conn = await psycopg.AsyncConnection.connect(autocommit=True, **params)
+        try:
+            await conn.execute(f"LISTEN {CHANNEL}")
+            self.listening = True
+            # Whatever committed before LISTEN took effect: one per-stream poll.
+            await self.poll()
+            checked = time.monotonic()
+            while True:
+                interval = get_config()["LOG_POLL_SECONDS"]
+                async for note in conn.notifies(timeout=interval / 2):
+                    self.announce(note.payload)
+                if time.monotonic() - checked >= interval:
+                    await conn.execute("SELECT 1")  # a dead connection raises here
+                    checked = time.monotonic()
+                await self._guarded(self.due(interval / 2))
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+
+def read_missed(behind: dict[str, int]) -> list[tuple[str, int | None, str]]:
+    items: list[tuple[str, int | None, str]] = []
+    for stream, after in behind.items():
+        while True:
+            rows = eventlog.events_after(stream, after)
+            items.extend((stream, seq, frame) for seq, frame in rows)
+            if len(rows) < get_config()["REPLAY_PAGE_SIZE"]:
+                break
+            after = rows[-1][0]
+    return items

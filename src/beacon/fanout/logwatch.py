@@ -64,8 +64,10 @@ class LogWatcher:
         self.announced: dict[str, tuple[int, float]] = {}
         #: Streams subscribed since the last poll (checked once, by name).
         self.fresh: set[str] = set()
-        #: True while a LISTEN connection is up (announcements replace polling).
-        self.listening = False
+        #: Set while a LISTEN connection is up (announcements replace polling).
+        self.listening = asyncio.Event()
+        #: Set after each round of the listener (tests await it instead of sleeping).
+        self.ticked = asyncio.Event()
 
     def added(self, stream: str) -> None:
         """The hub has a new stream: check it once at the next poll."""
@@ -152,7 +154,7 @@ class LogWatcher:
         return await self.catch_up(newest) if newest else 0
 
     async def _listen_forever(self) -> None:
-        backoff = 0.5
+        """Listen; while that fails, poll every stream and retry each poll interval."""
         while True:
             try:
                 await self._listen()
@@ -160,9 +162,8 @@ class LogWatcher:
                 raise
             except Exception as exc:
                 log.warning("beacon: log watcher LISTEN failed (%r); polling meanwhile", exc)
-            self.listening = False
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 5.0)
+            self.listening.clear()
+            await asyncio.sleep(get_config()["LOG_POLL_SECONDS"])
             await self._guarded(self.poll())
 
     async def _listen(self) -> None:
@@ -174,9 +175,9 @@ class LogWatcher:
         conn = await psycopg.AsyncConnection.connect(autocommit=True, **params)
         try:
             await conn.execute(f"LISTEN {CHANNEL}")
-            self.listening = True
             # Whatever committed before LISTEN took effect: one per-stream poll.
             await self.poll()
+            self.listening.set()
             checked = time.monotonic()
             while True:
                 interval = get_config()["LOG_POLL_SECONDS"]
@@ -186,6 +187,7 @@ class LogWatcher:
                     await conn.execute("SELECT 1")  # a dead connection raises here
                     checked = time.monotonic()
                 await self._guarded(self.due(interval / 2))
+                self.ticked.set()
         finally:
             with contextlib.suppress(Exception):
                 await conn.close()

@@ -355,15 +355,16 @@ def _prune_batch(using: str, low: int, high: int, cutoff: Any, keep: int) -> tup
             chunk = doomed[start : start + 500]
             marks = ", ".join(["%s"] * len(chunk))
             # RETURNING tells which rows really went, and whether each was unread then
-            # (a concurrent mark_read may have read it since the SELECT).
+            # (a concurrent mark_read may have read it since the SELECT). The column
+            # itself: SQLite 3.40 gets ``read_at IS NULL`` wrong in a DELETE's RETURNING.
             cursor.execute(
                 f"DELETE FROM {notification} WHERE event_id IN ({marks}) "
-                "RETURNING event_id, read_at IS NULL",
+                "RETURNING event_id, read_at",
                 chunk,
             )
             rows = cursor.fetchall()
             gone += len(rows)
-            unread_events = [row[0] for row in rows if row[1]]
+            unread_events = [row[0] for row in rows if row[1] is None]
             if unread_events:
                 marks_u = ", ".join(["%s"] * len(unread_events))
                 cursor.execute(

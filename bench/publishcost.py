@@ -18,13 +18,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.publishcost", description=__doc__)
     parser.add_argument("--count", type=int, default=300)
     parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--url", default=database.DEFAULT_URL, help="PostgreSQL database")
     args = parser.parse_args()
-    database.setup_django(database.DEFAULT_URL)
+    database.create_database(args.url)
+    database.setup_django(args.url)
+    from django.core.management import call_command
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     import beacon
 
+    call_command("migrate", verbosity=0)
     users = [u.pk for u in database.make_users(args.users)]
 
     def timed(label: str, calls: int, per_call: int, fn: object) -> None:

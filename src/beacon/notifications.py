@@ -64,11 +64,13 @@ def _check_notification(message: Any, data: dict[str, Any]) -> None:
 
 
 def _append_notification(user_id: Any, message: str, data: dict[str, Any]) -> Appended:
-    event = eventlog.append(
-        user_stream(user_id), "notification", {"message": message, **data}, unread=1
+    return eventlog.append(
+        user_stream(user_id),
+        "notification",
+        {"message": message, **data},
+        unread=1,
+        notification_for=user_id,
     )
-    Notification.objects.create(user_id=user_id, seq=event.seq, event_id=event.id)
-    return event
 
 
 def notify(user: Any, message: str, **data: Any) -> Appended:

@@ -147,7 +147,7 @@ def main() -> None:
         print(f"{label}: {wall / n * 1e3:.2f} ms wall, {cpu / n * 1e3:.2f} ms CPU per notification")
 
     timed("notify()", args.count, 1, lambda k: beacon.notify(users[k % len(users)], "x", i=k))
-    batches = max(1, args.count // len(users))
+    batches = max(10, args.count // len(users))
     timed("notify_many()", batches, len(users), lambda k: beacon.notify_many(users, "x", i=k))
     with CaptureQueriesContext(connection) as queries:
         beacon.notify(users[0], "x", i=0)

@@ -169,7 +169,8 @@ class LogWatcher:
     async def _listen(self) -> None:
         import psycopg
 
-        params = dict(connections[router.db_for_write(Event)].get_connection_params())
+        alias = get_config()["LOG_LISTEN_DATABASE"] or router.db_for_write(Event)
+        params = dict(connections[alias].get_connection_params())
         for key in ("cursor_factory", "context", "prepare_threshold"):
             params.pop(key, None)
         conn = await psycopg.AsyncConnection.connect(autocommit=True, **params)

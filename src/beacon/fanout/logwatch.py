@@ -18,7 +18,8 @@ proportion to the subscribed streams, with no traffic at all. Instead:
 * **SQLite**: writers hold the database lock from their insert to their commit, so
   event ids commit in id order. The watcher keeps the highest id it has seen and
   reads the ids after it: one query per poll, whatever the number of streams.
-* Any other database: the per-stream poll, which is correct everywhere.
+* Any other database (or PostgreSQL through psycopg2): the per-stream poll, which is
+  correct everywhere.
 
 The first poll of a hub is always the per-stream one: it fixes the starting point
 (the scan's mark is read before it). A stream subscribed later starts where its
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -75,8 +77,8 @@ class LogWatcher:
 
     async def run(self) -> None:
         """The hub's task: listen on PostgreSQL, scan or poll elsewhere."""
-        if vendor() == "postgresql":
-            await self._listen_forever()
+        if vendor() == "postgresql" and importlib.util.find_spec("psycopg") is not None:
+            await self._listen_forever()  # (psycopg2 alone: the per-stream poll below)
         while True:
             await asyncio.sleep(get_config()["LOG_POLL_SECONDS"])
             await self._guarded(self.poll())
@@ -92,6 +94,7 @@ class LogWatcher:
     async def poll(self) -> int:
         """Dispatch events in the log that the hub has not seen; returns how many."""
         if not self.hub.subscribers:
+            self.mark = None  # the next subscriber starts afresh, not from a backlog
             return 0
         if self.mark is None or vendor() != "sqlite":
             self.fresh.clear()

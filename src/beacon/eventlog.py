@@ -277,13 +277,27 @@ def last_seqs(streams: Iterable[str]) -> dict[str, int]:
     return found
 
 
+def heads(streams: Iterable[str]) -> dict[str, tuple[str, int]]:
+    """``(epoch, newest seq)`` of each named stream that exists (the log watcher's poll)."""
+    names = list(streams)
+    found: dict[str, tuple[str, int]] = {}
+    for start in range(0, len(names), 500):
+        chunk = names[start : start + 500]
+        rows = Stream.objects.filter(name__in=chunk).values_list("name", "epoch", "last_seq")
+        found.update((name, (epoch, last)) for name, epoch, last in rows)
+    return found
+
+
 def log_mark() -> int:
     """The newest event id in the log (0 when empty): where a log scan starts."""
     return Event.objects.aggregate(mark=Max("id"))["mark"] or 0
 
 
-def changes_after(mark: int, *, limit: int = 5000) -> tuple[int, dict[str, int], bool]:
-    """Newest seq per stream of the events after id ``mark``: ``(new mark, seqs, more)``.
+def changes_after(
+    mark: int, *, limit: int = 5000
+) -> tuple[int, dict[str, tuple[str, int]], bool]:
+    """``(epoch, newest seq)`` per stream of the events after id ``mark``:
+    ``(new mark, heads, more)``.
 
     One indexed range read whatever the number of streams. Only sound where event ids
     commit in id order — SQLite, whose writers hold the database lock from insert to
@@ -293,12 +307,11 @@ def changes_after(mark: int, *, limit: int = 5000) -> tuple[int, dict[str, int],
     rows = list(
         Event.objects.filter(id__gt=mark)
         .order_by("id")
-        .values_list("id", "stream__name", "seq")[:limit]
+        .values_list("id", "stream__name", "stream__epoch", "seq")[:limit]
     )
-    newest: dict[str, int] = {}
-    for _, name, seq in rows:
-        if seq > newest.get(name, 0):
-            newest[name] = seq
+    newest: dict[str, tuple[str, int]] = {}
+    for _, name, epoch, seq in rows:  # id order: a stream's later row wins
+        newest[name] = (epoch, seq)
     return (rows[-1][0] if rows else mark), newest, len(rows) == limit
 
 

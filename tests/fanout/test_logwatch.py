@@ -214,3 +214,40 @@ async def test_concurrent_writers_reach_the_listener_complete(listening: Any) ->
 
 async def db_call_sync(fn: Callable[[], Any]) -> Any:
     return await database_sync_to_async(fn)()
+
+
+def recreate(stream: str) -> None:
+    """Delete a stream's row (its events go with it); the next publish starts a new epoch."""
+    from beacon.models import Stream
+
+    Stream.objects.filter(name=stream).delete()
+    publish(stream, "tick", {"history": "new"})
+
+
+async def test_a_recreated_stream_reaches_its_subscribers_under_its_new_epoch(
+    db_call: Any,
+) -> None:
+    await db_call(publish, "reset:1", "tick", {})
+    await db_call(publish, "reset:1", "tick", {})
+    position = await db_call(eventlog.position, "reset:1")
+    hub = Hub(asyncio.get_running_loop())
+    sink = Recorder()
+    await hub.add("reset:1", sink, position.last_seq, position.epoch)
+    await hub.poll_log()
+    await db_call(recreate, "reset:1")
+    await hub.poll_log()
+    assert sink.seqs == [1]  # seq 1 of the new history, though 2 was known
+    assert hub.epochs["reset:1"] != position.epoch
+
+
+@pytest.mark.postgres
+@pytest.mark.usefixtures("_postgres")
+async def test_the_listener_follows_a_recreated_stream(listening: Any, db_call: Any) -> None:
+    await db_call(publish, "reset:2", "tick", {})
+    position = await db_call(eventlog.position, "reset:2")
+    hub = Hub(asyncio.get_running_loop())
+    sink = Recorder()
+    await hub.add("reset:2", sink, position.last_seq, position.epoch)
+    await listening(hub)
+    await db_call(recreate, "reset:2")
+    await sink.wait_for([1])

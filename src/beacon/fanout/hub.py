@@ -68,6 +68,8 @@ class Hub:
         self.connections: set[Sink] = set()
         #: Highest seq dispatched (or known to subscribers) per stream.
         self.known: dict[str, int] = {}
+        #: Epoch of each stream as the log watcher last saw it: ``known`` is of this epoch.
+        self.epochs: dict[str, str] = {}
         self.layer = get_layer()
         self.channel: str | None = None
         #: Streams whose group could not be joined (layer down): retried each poll.
@@ -95,7 +97,7 @@ class Hub:
         if not self.connections:
             self._stop()
 
-    async def add(self, stream: str, sink: Sink, seq: int) -> None:
+    async def add(self, stream: str, sink: Sink, seq: int, epoch: str | None = None) -> None:
         """Subscribe a socket that gets the stream's events up to ``seq`` elsewhere (replay)."""
         sinks = self.subscribers.get(stream)
         if sinks is None:
@@ -103,6 +105,8 @@ class Hub:
             # Only a stream's first socket sets where the log watcher starts: a later
             # socket's position says nothing about what the earlier ones were sent.
             self.known[stream] = seq
+            if epoch is not None:
+                self.epochs[stream] = epoch
             self.watcher.added(stream)
             await self._join(stream)
         sinks.add(sink)
@@ -134,6 +138,7 @@ class Hub:
         if not sinks:
             del self.subscribers[stream]
             self.known.pop(stream, None)
+            self.epochs.pop(stream, None)
             self.unjoined.discard(stream)
             if self.layer is not None and self.channel is not None:
                 try:

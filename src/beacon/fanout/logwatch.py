@@ -7,7 +7,7 @@ newest seq of each subscribed stream every ``LOG_POLL_SECONDS`` would cost queri
 proportion to the subscribed streams, with no traffic at all. Instead:
 
 * **PostgreSQL**: a trigger on ``beacon_stream`` sends ``NOTIFY beacon_log, '<stream>
-  <seq>'`` for each new seq (migration 0002). PostgreSQL delivers a transaction's
+  <epoch> <seq>'`` for each new seq (migration 0002). PostgreSQL delivers a transaction's
   notifications at its commit, in commit order, and never a rolled-back one's, so an
   event id taken early that commits late is still announced. The watcher holds one
   ``LISTEN`` connection; an announced seq that the layer has not brought within half
@@ -62,8 +62,9 @@ class LogWatcher:
         self.hub = hub
         #: SQLite: the newest event id scanned (None until the first, per-stream poll).
         self.mark: int | None = None
-        #: PostgreSQL: newest announced seq per stream, and when it was first announced.
-        self.announced: dict[str, tuple[int, float]] = {}
+        #: PostgreSQL: newest announced ``(epoch, seq)`` per stream, and when the first
+        #: still missing was announced.
+        self.announced: dict[str, tuple[str, int, float]] = {}
         #: Streams subscribed since the last poll (checked once, by name).
         self.fresh: set[str] = set()
         #: Set while a LISTEN connection is up (announcements replace polling).
@@ -99,34 +100,42 @@ class LogWatcher:
         if self.mark is None or vendor() != "sqlite":
             self.fresh.clear()
             mark = await database_sync_to_async(eventlog.log_mark)()
-            newest = await database_sync_to_async(eventlog.last_seqs)(list(self.hub.subscribers))
+            heads = await database_sync_to_async(eventlog.heads)(list(self.hub.subscribers))
             self.mark = mark
-            return await self.catch_up(newest)
-        newest = await self._fresh_seqs()
+            return await self.catch_up(heads)
+        heads = await self._fresh_heads()
         more = True
         while more:
             self.mark, found, more = await database_sync_to_async(eventlog.changes_after)(
                 self.mark
             )
-            for stream, seq in found.items():
-                newest[stream] = max(seq, newest.get(stream, 0))
-        return await self.catch_up(newest)
+            heads.update(found)  # read later: newer
+        return await self.catch_up(heads)
 
-    async def _fresh_seqs(self) -> dict[str, int]:
+    async def _fresh_heads(self) -> dict[str, tuple[str, int]]:
         fresh = [s for s in self.fresh if s in self.hub.subscribers]
         self.fresh.clear()
         if not fresh:
             return {}
-        return await database_sync_to_async(eventlog.last_seqs)(fresh)
+        return await database_sync_to_async(eventlog.heads)(fresh)
 
-    async def catch_up(self, newest: dict[str, int]) -> int:
-        """Read and dispatch what the subscribed streams have beyond what the hub has."""
-        known = self.hub.known
-        behind = {
-            s: known.get(s, 0)
-            for s, last in newest.items()
-            if s in self.hub.subscribers and last > known.get(s, 0)
-        }
+    async def catch_up(self, heads: dict[str, tuple[str, int]]) -> int:
+        """Read and dispatch what the subscribed streams have beyond what the hub has.
+
+        ``heads``: ``(epoch, newest seq)`` per stream, as the log has them.
+        """
+        known, epochs = self.hub.known, self.hub.epochs
+        behind = {}
+        for s, (epoch, last) in heads.items():
+            if s not in self.hub.subscribers:
+                continue
+            if epochs.setdefault(s, epoch) != epoch:
+                # A new history (the stream was deleted and recreated): its seqs are not
+                # comparable with ``known``. Its newest event is enough to make each
+                # socket announce the new epoch.
+                epochs[s], known[s] = epoch, max(0, last - 1)
+            if last > known.get(s, 0):
+                behind[s] = known.get(s, 0)
         if not behind:
             return 0
         missed = await database_sync_to_async(read_missed)(behind)
@@ -137,24 +146,23 @@ class LogWatcher:
 
     def announce(self, payload: str) -> None:
         """A ``NOTIFY`` from the trigger: remember it if a subscribed stream lacks it."""
-        stream, _, text = payload.rpartition(" ")
+        stream, epoch, text = payload.rsplit(" ", 2)
         if stream not in self.hub.subscribers:
             return
         seq = int(text)
-        if seq <= self.hub.known.get(stream, 0):
+        if epoch == self.hub.epochs.get(stream, epoch) and seq <= self.hub.known.get(stream, 0):
             return
-        _, since = self.announced.get(stream, (0, time.monotonic()))
-        self.announced[stream] = (max(seq, self.announced.get(stream, (0, 0.0))[0]), since)
+        since = self.announced.get(stream, ("", 0, time.monotonic()))[2]
+        self.announced[stream] = (epoch, seq, since)  # commit order: the newest
 
     async def due(self, grace: float) -> int:
         """Read what was announced over ``grace`` seconds ago and is still missing."""
         now = time.monotonic()
-        newest = {s: seq for s, (seq, t) in self.announced.items() if now - t >= grace}
-        for stream in newest:
+        heads = {s: (e, seq) for s, (e, seq, t) in self.announced.items() if now - t >= grace}
+        for stream in heads:
             del self.announced[stream]
-        for stream, seq in (await self._fresh_seqs()).items():
-            newest[stream] = max(seq, newest.get(stream, 0))
-        return await self.catch_up(newest) if newest else 0
+        heads.update(await self._fresh_heads())  # read now: newer
+        return await self.catch_up(heads) if heads else 0
 
     async def _listen_forever(self) -> None:
         """Listen; while that fails, poll every stream and retry each poll interval."""

@@ -1,6 +1,7 @@
 """An unread counter on the stream row, and (PostgreSQL) a NOTIFY for each new seq.
 
-The counter starts from the rows that are unread now. The trigger lets each server's
+The counter starts from the rows that are unread now. The trigger (payload
+``"<stream> <epoch> <seq>"``) lets each server's
 log watcher learn of every committed event at no query cost (``fanout/logwatch.py``):
 PostgreSQL delivers a transaction's notifications when it commits, and never for one
 that rolls back.
@@ -11,7 +12,7 @@ from django.db import migrations, models
 NOTIFY_SQL = """
 CREATE OR REPLACE FUNCTION beacon_stream_notify() RETURNS trigger AS $$
 BEGIN
-    PERFORM pg_notify('beacon_log', NEW.name || ' ' || NEW.last_seq);
+    PERFORM pg_notify('beacon_log', NEW.name || ' ' || NEW.epoch || ' ' || NEW.last_seq);
     RETURN NULL;
 END
 $$ LANGUAGE plpgsql;

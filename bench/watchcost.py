@@ -138,7 +138,10 @@ async def probe(args: argparse.Namespace, names: list[str]) -> None:
     for name, sink in sinks.items():
         await hub.add(name, sink, 0)
     watcher = asyncio.create_task(hub._watch_log())
-    await asyncio.sleep(3)  # the first, per-stream poll and the LISTEN connect
+    listening = getattr(getattr(hub, "watcher", None), "listening", None)
+    if listening is not None:  # PostgreSQL: until LISTEN and the first, per-stream poll
+        await asyncio.wait_for(listening.wait(), 120)
+    await asyncio.sleep(3)
 
     def window() -> tuple[int, int, float, float]:
         return counter.count, transactions(args.url), time.process_time(), time.monotonic()

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
+from django.contrib.auth import get_user_model
 
 from beacon import notify_many, publish
 from beacon.fanout import relay
@@ -48,7 +49,7 @@ def pubsub(settings: Any) -> None:
 
 
 async def test_a_batch_is_one_pipeline_and_arrives_whole_and_in_order(
-    pubsub: None, make_user: Any, db_call: Any, monkeypatch: pytest.MonkeyPatch
+    pubsub: None, db_call: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pipelines: list[int] = []
     send = relay._pipeline
@@ -58,7 +59,12 @@ async def test_a_batch_is_one_pipeline_and_arrives_whole_and_in_order(
         await send(shard, messages)
 
     monkeypatch.setattr(relay, "_pipeline", counted)
-    users = [await db_call(make_user, f"u{i}") for i in range(30)]
+    def make_users() -> list[Any]:  # no password hashing: 30 of those are slow here
+        model = get_user_model()
+        model.objects.bulk_create([model(username=f"u{i}") for i in range(30)])
+        return list(model.objects.filter(username__startswith="u"))
+
+    users = await db_call(make_users)
     hub = Hub(asyncio.get_running_loop())  # not registered: only the layer feeds it
     sink = Recorder()
     await hub.attach(sink)

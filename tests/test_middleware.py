@@ -27,7 +27,9 @@ async def scope_seen(cookie: str | None) -> dict[str, Any]:
         await receive()
         await send({"type": "websocket.close"})
 
-    headers = [(b"cookie", cookie.encode())] if cookie else []
+    # A browser's handshake: a cookie counts only beside an Origin (beacon.identity).
+    headers = [(b"origin", b"http://testserver")]
+    headers += [(b"cookie", cookie.encode())] if cookie else []
     communicator = WebsocketCommunicator(IdentityMiddleware(app), "/ws/", headers=headers)
     await communicator.connect()
     return seen

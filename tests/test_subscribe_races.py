@@ -50,7 +50,8 @@ def after_position_read(monkeypatch: pytest.MonkeyPatch, action: Any) -> None:
 
 def add_events(stream: str, count: int) -> None:
     with transaction.atomic():
-        eventlog.append_many(stream, "notification", [{"message": f"n{i}"} for i in range(count)])
+        for i in range(count):
+            eventlog.append(stream, "notification", {"message": f"n{i}"})
 
 
 async def test_a_second_tab_gets_an_event_that_committed_while_it_subscribed(

@@ -30,6 +30,9 @@ DEFAULTS: dict[str, Any] = {
     "HEARTBEAT_SECONDS": 25.0,
     # Seconds between polls of the event log for events the channel layer did not bring.
     "LOG_POLL_SECONDS": 1.0,
+    # PostgreSQL: the DATABASES alias of the log watcher's LISTEN connection (None: the
+    # event log's). Point it past a transaction-pooling PgBouncer, which drops LISTEN.
+    "LOG_LISTEN_DATABASE": None,
     # Events fetched from the log per query when replaying or filling a gap.
     "REPLAY_PAGE_SIZE": 500,
     # Retention of the event log (enforced by ``manage.py beacon_prune``):

@@ -27,6 +27,9 @@ class Stream(models.Model):
     last_seq = models.BigIntegerField(default=0)
     #: Oldest seq still in the log; ``beacon_prune`` moves it forward.
     first_seq = models.BigIntegerField(default=1)
+    #: Unread notifications of a user stream, kept under the row lock by ``notify``,
+    #: ``mark_read`` and ``beacon_prune`` (0 for other streams).
+    unread = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

@@ -4,8 +4,9 @@
 row (the read state) in one transaction; the frame carries ``unread``, the count
 after this one. Marking read appends a ``read`` event to the user's stream, so every tab of the
 user — and a tab that reconnects later — learns it in order with the notifications.
-Every notification and ``read`` frame carries ``unread``, counted while the stream is
-locked, so the newest frame a tab has always holds the right count.
+Every notification and ``read`` frame carries ``unread``, the user stream's counter
+changed in the same statement that locks the stream (``Stream.unread``): no count of
+rows, and the newest frame a tab has always holds the right count.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.db import transaction
-from django.db.models import Count
 from django.utils import timezone
 from django.utils.encoding import force_str
 from django.utils.functional import Promise
@@ -23,14 +23,16 @@ from django.utils.functional import Promise
 from . import eventlog
 from .eventlog import Appended
 from .exceptions import PublishError
-from .models import Notification
+from .models import Notification, Stream
 from .protocol import check_event, one_read_target
 from .publishing import deliver_on_commit
 from .streams import StreamPolicy, is_canonical_pk, user_stream
 
 
 def unread_count(user_id: Any) -> int:
-    return Notification.objects.filter(user_id=user_id, read_at__isnull=True).count()
+    """The user's unread notifications (the stream's counter: one indexed row)."""
+    count = Stream.objects.filter(name=user_stream(user_id)).values_list("unread", flat=True)
+    return count.first() or 0
 
 
 def mark_read(user_id: Any, *, seq: int | None = None, up_to: int | None = None) -> Appended | None:
@@ -44,12 +46,13 @@ def mark_read(user_id: Any, *, seq: int | None = None, up_to: int | None = None)
     unread = Notification.objects.filter(user_id=user_id, read_at__isnull=True)
     unread = unread.filter(seq=seq) if seq is not None else unread.filter(seq__lte=up_to)
     with transaction.atomic():
-        if not unread.update(read_at=timezone.now()):
+        # The rows this transaction really marked: a concurrent mark_read of the same
+        # rows waits for ours and then marks none, so no row is subtracted twice.
+        marked = unread.update(read_at=timezone.now())
+        if not marked:
             return None
         data = {"read_seq": seq} if seq is not None else {"up_to": up_to}
-        event = eventlog.append(
-            user_stream(user_id), "read", data, enrich=lambda _: {"unread": unread_count(user_id)}
-        )
+        event = eventlog.append(user_stream(user_id), "read", data, unread=-marked)
         deliver_on_commit([event])
     return event
 
@@ -77,14 +80,13 @@ def _user_id(user: Any) -> Any:
 
 
 def _append_notification(user_id: Any, message: str, data: dict[str, Any]) -> Appended:
-    event = eventlog.append(
+    return eventlog.append(
         user_stream(user_id),
         "notification",
         {"message": message, **data},
-        enrich=lambda seq: {"unread": unread_count(user_id) + 1},
+        unread=1,
+        notification_for=user_id,
     )
-    Notification.objects.create(user_id=user_id, seq=event.seq, event_id=event.id)
-    return event
 
 
 def notify(user: Any, message: str, **data: Any) -> Appended:
@@ -110,21 +112,9 @@ def notify_many(users: Iterable[Any], message: str, **data: Any) -> list[Appende
     """
     message = _check_notification(message, data)
     ids = {user_stream(user_id): user_id for user_id in map(_user_id, users)}
-
-    def unread_after(seqs: dict[str, int]) -> dict[str, dict[str, Any]]:
-        # Counted while the streams are locked, like notify's count: consistent with seq.
-        counts = dict(
-            Notification.objects.filter(user_id__in=ids.values(), read_at__isnull=True)
-            .values_list("user_id")
-            .annotate(n=Count("id"))
-        )
-        return {stream: {"unread": counts.get(ids[stream], 0) + 1} for stream in seqs}
-
     with transaction.atomic():
         body = {"message": message, **data}
-        events = eventlog.append_to_each(
-            "notification", dict.fromkeys(ids, body), enrich=unread_after
-        )
+        events = eventlog.append_to_each("notification", dict.fromkeys(ids, body), unread=1)
         Notification.objects.bulk_create(
             [Notification(user_id=ids[e.stream], seq=e.seq, event_id=e.id) for e in events],
             batch_size=500,

@@ -10,10 +10,11 @@ connection never stalls the others.
 
 The hub also runs:
 
-* the **log watcher**: every ``LOG_POLL_SECONDS`` it reads the newest seq of each
-  locally subscribed stream and dispatches whatever the channel layer did not bring
-  (an event published by another process in local mode, or sent while Redis was
-  down). Sockets drop what they already have, so overlap is harmless;
+* the **log watcher** (``logwatch.py``): it dispatches whatever the channel layer did
+  not bring (an event published by another process in local mode, or sent while
+  Redis was down), within about ``LOG_POLL_SECONDS``, at a cost that follows events
+  and subscribes rather than subscribed streams. Sockets drop what they already
+  have, so overlap is harmless;
 * the **heartbeat**: a ``ping`` frame to every socket each ``HEARTBEAT_SECONDS``, so
   clients notice a dead connection;
 * in layer mode, the **receive loop** on the hub's own channel, and the **group
@@ -35,13 +36,12 @@ import time
 from collections.abc import Awaitable, Iterable
 from typing import Protocol, TypeVar, cast
 
-from channels.db import database_sync_to_async
-
-from .. import eventlog, metrics
+from .. import metrics
 from ..conf import get_config
 from ..protocol import PING_FRAME, CloseCode
 from ..streams import group_name
 from . import relay
+from .logwatch import LogWatcher
 from .relay import Item, get_layer
 
 log = logging.getLogger("beacon.hub")
@@ -80,6 +80,7 @@ class Hub:
         #: publishing thread's: a socket's writer task started from there inherits it,
         #: and asgiref refuses database calls from a context marked as a sync thread's.
         self.context = contextvars.copy_context()
+        self.watcher = LogWatcher(self)
 
     # -- connections and subscriptions -----------------------------------------------
 
@@ -106,6 +107,7 @@ class Hub:
             self.known[stream] = seq
             if epoch is not None:
                 self.epochs[stream] = epoch
+            self.watcher.added(stream)
             await self._join(stream)
         sinks.add(sink)
 
@@ -198,15 +200,8 @@ class Hub:
             self.dispatch(((message["stream"], message.get("seq"), message["frame"]),))
 
     async def _watch_log(self) -> None:
-        """Poll the log; nothing here waits on the channel layer."""
-        while True:
-            await asyncio.sleep(get_config()["LOG_POLL_SECONDS"])
-            try:
-                await self.poll_log()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("beacon: log watcher poll failed: %s", exc)
+        """The log watcher; nothing there waits on the channel layer."""
+        await self.watcher.run()
 
     async def _keep_groups(self) -> None:
         """Retry unjoined groups each poll, re-join all each ``GROUP_REFRESH_SECONDS``."""
@@ -228,24 +223,7 @@ class Hub:
 
     async def poll_log(self) -> int:
         """Dispatch events in the log that this hub has not seen; returns how many."""
-        streams = list(self.subscribers)
-        if not streams:
-            return 0
-        heads = await database_sync_to_async(eventlog.heads)(streams)
-        behind = {}
-        for s, (epoch, last) in heads.items():
-            if self.epochs.setdefault(s, epoch) != epoch:
-                # A new history (the stream was deleted and recreated): its seqs are not
-                # comparable with ``known``. Its newest event is enough to make each
-                # socket announce the new epoch (``consumers._follow_epoch``).
-                self.epochs[s], self.known[s] = epoch, max(0, last - 1)
-            if last > self.known.get(s, 0):
-                behind[s] = self.known.get(s, 0)
-        if not behind:
-            return 0
-        missed = await database_sync_to_async(_read_missed)(behind)
-        self.dispatch(missed)
-        return len(missed)
+        return await self.watcher.poll()
 
     async def _heartbeat(self) -> None:
         while True:
@@ -256,18 +234,6 @@ class Hub:
 async def _bounded(call: Awaitable[T]) -> T:
     """Await a channel-layer call for at most ``REDIS_TIMEOUT_SECONDS`` (TimeoutError)."""
     return await asyncio.wait_for(call, get_config()["REDIS_TIMEOUT_SECONDS"])
-
-
-def _read_missed(behind: dict[str, int]) -> list[Item]:
-    items: list[Item] = []
-    for stream, after in behind.items():
-        while True:
-            rows = eventlog.events_after(stream, after)
-            items.extend((stream, seq, frame) for seq, frame in rows)
-            if len(rows) < get_config()["REPLAY_PAGE_SIZE"]:
-                break
-            after = rows[-1][0]
-    return items
 
 
 def get_hub() -> Hub:

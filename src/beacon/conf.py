@@ -42,6 +42,12 @@ DEFAULTS: dict[str, Any] = {
     "PRESENCE_TTL_SECONDS": 45.0,
     # Seconds a server process waits for clients to leave after SIGTERM.
     "SHUTDOWN_GRACE_SECONDS": 5.0,
+    # Server-Sent Events (``/beacon/events/``): seconds between keep-alive comments,
+    # the reconnect delay sent as ``retry:`` (each response picks between it and twice
+    # it), and the most streams one response may follow.
+    "SSE_KEEPALIVE_SECONDS": 15.0,
+    "SSE_RETRY_MS": 2000,
+    "SSE_MAX_STREAMS": 16,
 }
 
 

@@ -8,7 +8,13 @@ In your ``asgi.py``::
         "websocket": websocket_application(),   # origin check + session auth + routes
     })
 
-or include ``websocket_urlpatterns`` in your own ``URLRouter`` behind
+and for Server-Sent Events (``GET /beacon/events/?stream=…``, ``beacon.doors.sse``),
+Django's HTTP app behind :func:`http_application`, which serves that one path
+itself::
+
+        "http": http_application(django_asgi_app),
+
+Or include ``websocket_urlpatterns`` in your own ``URLRouter`` behind
 ``allowed_hosts_origin_validator(SessionAuthMiddleware(...))`` (``beacon.middleware``;
 Channels' ``AllowedHostsOriginValidator(AuthMiddlewareStack(...))`` works too, at a
 higher cost per socket and per frame).
@@ -18,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.urls import path
+from django.urls import path, re_path
 
 from .doors.websocket import BeaconConsumer, NotificationConsumer
 
@@ -40,4 +46,21 @@ def websocket_application(extra_patterns: list[Any] | None = None) -> Any:
 
     return allowed_hosts_origin_validator(
         SessionAuthMiddleware(URLRouter([*websocket_urlpatterns, *(extra_patterns or [])]))
+    )
+
+
+def http_application(django_asgi_app: Any, *, events_path: str = "beacon/events/") -> Any:
+    """Django for HTTP, with Beacon's SSE endpoint at ``events_path`` in front of it.
+
+    The endpoint authenticates as the WebSocket does (the session cookie) and needs
+    no origin check: a GET that changes nothing, whose response a page of another
+    origin cannot read (no CORS headers are sent).
+    """
+    from channels.routing import URLRouter
+
+    from .doors.sse import EventStream
+    from .middleware import SessionAuthMiddleware
+
+    return URLRouter(
+        [path(events_path, SessionAuthMiddleware(EventStream())), re_path(r"", django_asgi_app)]
     )

@@ -1,0 +1,370 @@
+"""The SSE front door (``/beacon/events/``), driven in process through its ASGI interface."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from asgiref.testing import ApplicationCommunicator
+from django.contrib.auth.models import AnonymousUser
+
+from beacon import eventlog, notify, publish
+from beacon.doors.sse import EventStream
+from beacon.fanout.hub import get_hub
+from beacon.models import Event as EventRow
+from beacon.models import Stream
+from beacon.protocol import CloseCode
+from beacon.streams import StreamPolicy, _policies, register, user_stream
+
+from ..sseclient import Event, Parser
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class FeedPolicy(StreamPolicy):
+    """``feed:KEY``: anyone signed in, except ``feed:secret``."""
+
+    def can_subscribe(self, user: Any, key: str) -> bool:
+        return bool(user.is_authenticated) and key != "secret"
+
+
+@pytest.fixture(autouse=True)
+def feed_policy() -> Iterator[None]:
+    register("feed", FeedPolicy)
+    yield
+    _policies.pop("feed", None)
+
+
+class Reader:
+    """One SSE request to the app, read event by event."""
+
+    def __init__(self, user: Any, query: list[tuple[str, str]], headers: list[Any]) -> None:
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": "/beacon/events/",
+            "query_string": urlencode(query).encode(),
+            "headers": headers,
+            "user": user,
+        }
+        self.communicator = ApplicationCommunicator(EventStream(), scope)
+        self.parser = Parser()
+        self.events: list[Event] = []
+        self.status = 0
+        self.headers: dict[bytes, bytes] = {}
+        self.body = b""
+        self.done = False
+
+    async def start(self) -> Reader:
+        await self.communicator.send_input({"type": "http.request", "body": b""})
+        start = await self.communicator.receive_output(3)
+        assert start["type"] == "http.response.start"
+        self.status = start["status"]
+        self.headers = dict(start["headers"])
+        return self
+
+    async def next(self, timeout: float = 3, comments: bool = False) -> Event:
+        while True:
+            while self.events:
+                event = self.events.pop(0)
+                if comments or event.data:  # not a comment, not the lone retry
+                    return event
+            if self.done:
+                raise AssertionError("the response ended")
+            message = await self.communicator.receive_output(timeout)
+            self.body += message.get("body", b"")
+            self.events.extend(self.parser.feed(message.get("body", b"")))
+            self.done = not message.get("more_body", False)
+
+    async def until(self, name: str, timeout: float = 3) -> Event:
+        while True:
+            event = await self.next(timeout)
+            if event.event == name:
+                return event
+
+    async def json_body(self) -> Any:
+        message = await self.communicator.receive_output(3)
+        return json.loads(message["body"])
+
+    async def disconnect(self) -> None:
+        await self.communicator.send_input({"type": "http.disconnect"})
+        with contextlib.suppress(Exception):
+            await self.communicator.wait(3)
+
+
+@contextlib.asynccontextmanager
+async def reading(
+    user: Any, *streams: str, last_id: str | None = None, query_id: str | None = None
+) -> AsyncIterator[Reader]:
+    query = [("stream", s) for s in streams]
+    if query_id is not None:
+        query.append(("last_event_id", query_id))
+    headers = [(b"last-event-id", last_id.encode())] if last_id is not None else []
+    reader = await Reader(user, query, headers).start()
+    try:
+        yield reader
+    finally:
+        await reader.disconnect()
+
+
+async def subscribed(reader: Reader, count: int) -> list[Event]:
+    return [await reader.until("subscribed") for _ in range(count)]
+
+
+async def test_live_events_carry_their_type_their_frame_and_an_id_of_all_streams(
+    make_user: Any, db_call: Any
+) -> None:
+    alice = await db_call(make_user, "alice")
+    stream = user_stream(alice)
+    async with reading(alice, stream, "feed:news") as reader:
+        assert reader.status == 200
+        assert reader.headers[b"content-type"].startswith(b"text/event-stream")
+        assert reader.headers[b"x-accel-buffering"] == b"no"
+        first = await reader.next(comments=True)
+        assert first.retry is not None and 2000 <= first.retry <= 4000
+        subs = await subscribed(reader, 2)
+        assert [s.json["stream"] for s in subs] == [stream, "feed:news"]
+        assert subs[0].json["state"] == {"unread": 0}
+        epochs = [s.json["epoch"] for s in subs]
+        assert subs[1].id == f"{stream}@{epochs[0]}:0,feed:news@{epochs[1]}:0"
+        await db_call(notify, alice, "hello")
+        event = await reader.until("notification")
+        assert event.json["message"] == "hello"
+        assert event.id == f"{stream}@{epochs[0]}:1,feed:news@{epochs[1]}:0"
+        await db_call(publish, "feed:news", "story", {"title": "t"})
+        event = await reader.until("story")
+        assert (event.json["seq"], event.json["title"]) == (1, "t")
+        assert event.id == f"{stream}@{epochs[0]}:1,feed:news@{epochs[1]}:1"
+
+
+async def test_last_event_id_replays_what_every_stream_missed_in_order_then_goes_live(
+    make_user: Any, db_call: Any
+) -> None:
+    alice = await db_call(make_user, "alice")
+    stream = user_stream(alice)
+    async with reading(alice, stream, "feed:news") as reader:
+        await subscribed(reader, 2)
+        await db_call(notify, alice, "one")
+        last = (await reader.until("notification")).id
+    for n in ("two", "three"):
+        await db_call(notify, alice, n)
+    for n in range(1, 4):
+        await db_call(publish, "feed:news", "story", {"n": n})
+    async with reading(alice, stream, "feed:news", last_id=last) as reader:
+        got = [await reader.next() for _ in range(7)]
+        assert [(e.event, e.json["stream"], e.json["seq"]) for e in got] == [
+            ("subscribed", stream, 3),
+            ("notification", stream, 2),
+            ("notification", stream, 3),
+            ("subscribed", "feed:news", 3),
+            ("story", "feed:news", 1),
+            ("story", "feed:news", 2),
+            ("story", "feed:news", 3),
+        ]
+        subs = [e for e in got if e.event == "subscribed"]
+        assert [(s.json["recovered"], s.json.get("reason")) for s in subs] == [(True, None)] * 2
+        await db_call(publish, "feed:news", "story", {"n": 4})
+        live = await reader.until("story")
+        assert live.json["n"] == 4
+        assert await reader_has_nothing(reader)
+
+
+async def reader_has_nothing(reader: Reader) -> bool:
+    """Nothing more to read for a moment (``receive_nothing`` leaves the app running)."""
+    assert not [e for e in reader.events if not e.comment], reader.events
+    return bool(await reader.communicator.receive_nothing(0.3))
+
+
+async def test_last_event_id_in_the_query_resumes_a_first_connect(
+    make_user: Any, db_call: Any
+) -> None:
+    alice = await db_call(make_user, "alice")
+    for n in range(3):
+        await db_call(publish, "feed:a", "story", {"n": n})
+    epoch = (await db_call(eventlog.position, "feed:a")).epoch
+    async with reading(alice, "feed:a", query_id=f"feed:a@{epoch}:1") as reader:
+        sub = await reader.until("subscribed")
+        assert sub.json["recovered"] is True
+        event = await reader.next()
+        assert (event.json["n"], event.id) == (1, f"feed:a@{epoch}:2")
+        event = await reader.next()
+        assert event.id == f"feed:a@{epoch}:3"
+
+
+async def test_the_header_wins_over_the_query(make_user: Any, db_call: Any) -> None:
+    alice = await db_call(make_user, "alice")
+    for n in range(3):
+        await db_call(publish, "feed:a", "story", {"n": n})
+    epoch = (await db_call(eventlog.position, "feed:a")).epoch
+    async with reading(
+        alice, "feed:a", last_id=f"feed:a@{epoch}:2", query_id=f"feed:a@{epoch}:0"
+    ) as reader:
+        await reader.until("subscribed")
+        assert (await reader.next()).json["seq"] == 3
+
+
+async def test_a_resume_the_log_no_longer_reaches_says_retention(
+    make_user: Any, db_call: Any
+) -> None:
+    alice = await db_call(make_user, "alice")
+    for n in range(4):
+        await db_call(publish, "feed:a", "story", {"n": n})
+    epoch = (await db_call(eventlog.position, "feed:a")).epoch
+
+    def prune() -> None:
+        EventRow.objects.filter(stream__name="feed:a", seq__lte=2).delete()
+        Stream.objects.filter(name="feed:a").update(first_seq=3)
+
+    await db_call(prune)
+    async with reading(alice, "feed:a", last_id=f"feed:a@{epoch}:1") as reader:
+        sub = await reader.until("subscribed")
+        assert (sub.json["recovered"], sub.json["reason"]) == (False, "retention")
+        assert sub.id == f"feed:a@{epoch}:4"  # the reader goes on from the stream's newest
+        await db_call(publish, "feed:a", "story", {"n": 4})
+        assert (await reader.next()).json["seq"] == 5
+
+
+async def test_a_resume_from_another_epoch_says_epoch_changed(
+    make_user: Any, db_call: Any
+) -> None:
+    alice = await db_call(make_user, "alice")
+    await db_call(publish, "feed:a", "story", {})
+    async with reading(alice, "feed:a", last_id="feed:a@0ld0ld:1") as reader:
+        sub = await reader.until("subscribed")
+        assert (sub.json["recovered"], sub.json["reason"]) == (False, "epoch_changed")
+        assert sub.id == f"feed:a@{sub.json['epoch']}:1"
+
+
+async def test_a_stream_missing_from_the_id_starts_live(make_user: Any, db_call: Any) -> None:
+    alice = await db_call(make_user, "alice")
+    await db_call(publish, "feed:b", "story", {})
+    epoch = (await db_call(eventlog.position, "feed:b")).epoch
+    async with reading(alice, "feed:a", "feed:b", last_id=f"feed:b@{epoch}:1") as reader:
+        subs = await subscribed(reader, 2)
+        assert subs[1].id.startswith("feed:a@") and subs[1].id.endswith(f",feed:b@{epoch}:1")
+        assert await reader_has_nothing(reader)
+
+
+@pytest.mark.parametrize(
+    ("streams", "last_id", "status", "code"),
+    [
+        ((), None, 400, "bad_frame"),
+        (("nope",), None, 400, "invalid_stream"),
+        (("nosuch:1",), None, 404, "unknown_stream"),
+        (("feed:a", "feed:secret"), None, 403, "forbidden"),
+        (("feed:a",), "garbage", 400, "bad_event_id"),
+        (tuple(f"feed:{i}" for i in range(17)), None, 400, "too_many_subscriptions"),
+    ],
+)
+async def test_bad_requests_are_refused_with_json_before_the_stream_starts(
+    make_user: Any,
+    db_call: Any,
+    streams: tuple[str, ...],
+    last_id: str | None,
+    status: int,
+    code: str,
+) -> None:
+    alice = await db_call(make_user, "alice")
+    reader = await Reader(
+        alice,
+        [("stream", s) for s in streams],
+        [(b"last-event-id", last_id.encode())] if last_id else [],
+    ).start()
+    assert reader.status == status
+    assert reader.headers[b"content-type"] == b"application/json"
+    assert (await reader.json_body())["error"] == code
+    assert not get_hub().connections
+
+
+async def test_an_anonymous_reader_gets_401(db_call: Any) -> None:
+    reader = await Reader(AnonymousUser(), [("stream", "feed:a")], []).start()
+    assert reader.status == 401
+    assert (await reader.json_body())["error"] == "unauthenticated"
+
+
+async def test_other_methods_get_405(make_user: Any, db_call: Any) -> None:
+    alice = await db_call(make_user, "alice")
+    reader = Reader(alice, [("stream", "feed:a")], [])
+    reader.communicator.scope["method"] = "POST"
+    await reader.start()
+    assert reader.status == 405
+
+
+async def test_a_keep_alive_comment_comes_when_nothing_else_does(
+    make_user: Any, db_call: Any, settings: Any
+) -> None:
+    settings.BEACON = {"SSE_KEEPALIVE_SECONDS": 0.05}
+    alice = await db_call(make_user, "alice")
+    async with reading(alice, "feed:a") as reader:
+        await reader.until("subscribed")
+        event = await reader.next(comments=True)
+        assert event.comment and event.data == ""
+        assert b": keep-alive\n\n" in reader.body
+
+
+async def test_closing_ends_the_response_with_a_close_event_and_leaves_the_hub(
+    make_user: Any, db_call: Any
+) -> None:
+    alice = await db_call(make_user, "alice")
+    async with reading(alice, "feed:a") as reader:
+        await reader.until("subscribed")
+        hub = get_hub()
+        (outbox,) = hub.connections
+        await outbox.close(CloseCode.SERVER_RESTART)
+        close = await reader.until("close")
+        assert close.json == {
+            "type": "close",
+            "code": 4012,
+            "reason": "server_restart",
+            "reconnect": True,
+        }
+        assert reader.done
+        await reader.communicator.wait(3)
+        assert not hub.connections and not hub.subscribers
+
+
+async def test_a_final_close_says_not_to_reconnect(make_user: Any, db_call: Any) -> None:
+    alice = await db_call(make_user, "alice")
+    async with reading(alice, "feed:a") as reader:
+        await reader.until("subscribed")
+        (outbox,) = get_hub().connections
+        await outbox.close(CloseCode.UNAUTHENTICATED)
+        close = await reader.until("close")
+        assert (close.json["code"], close.json["reconnect"]) == (4001, False)
+
+
+async def test_a_reader_that_goes_away_leaves_the_hub(make_user: Any, db_call: Any) -> None:
+    alice = await db_call(make_user, "alice")
+    async with reading(alice, "feed:a", "feed:b") as reader:
+        await subscribed(reader, 2)
+        hub = get_hub()
+        assert set(hub.subscribers) == {"feed:a", "feed:b"}
+    assert not hub.connections and not hub.subscribers
+
+
+async def test_a_gap_is_filled_from_the_log_in_order(
+    make_user: Any, db_call: Any, settings: Any
+) -> None:
+    """An event the layer lost (here: never dispatched) comes from the log before the next."""
+    settings.BEACON = {"LOG_POLL_SECONDS": 60}
+    alice = await db_call(make_user, "alice")
+    async with reading(alice, "feed:a") as reader:
+        await reader.until("subscribed")
+        hub = get_hub()
+
+        def append_quietly() -> eventlog.Appended:
+            from django.db import transaction
+
+            with transaction.atomic():
+                return eventlog.append("feed:a", "story", {"n": 1})
+
+        await db_call(append_quietly)  # in the log, never handed to the hub
+        second = await db_call(publish, "feed:a", "story", {"n": 2})
+        assert second.seq == 2
+        got = [(await reader.next()).json["n"] for _ in range(2)]
+        assert got == [1, 2]
+        assert hub.known["feed:a"] == 2

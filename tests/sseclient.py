@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,3 +69,65 @@ class Parser:
             elif name == "retry":
                 event.retry = int(value)
         return event
+
+
+class HttpStream:
+    """One plain HTTP/1.1 GET over asyncio, its body read as it arrives (chunked or not)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.status = 0
+        self.headers: dict[str, str] = {}
+        self.parser = Parser()
+
+    @classmethod
+    async def open(
+        cls, port: int, path: str, headers: dict[str, str] | None = None, host: str = "127.0.0.1"
+    ) -> HttpStream:
+        reader, writer = await asyncio.open_connection(host, port)
+        stream = cls(reader, writer)
+        lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", "Accept: text/event-stream"]
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        await writer.drain()
+        status = await reader.readline()
+        if not status:
+            raise ConnectionResetError("no response")
+        stream.status = int(status.split()[1])
+        while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            stream.headers[name.strip().lower()] = value.strip()
+        return stream
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body's bytes as they come; ends with the body (or the connection)."""
+        if self.headers.get("transfer-encoding", "").lower() == "chunked":
+            while True:
+                size_line = await self.reader.readline()
+                if not size_line:
+                    return
+                size = int(size_line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    return
+                data = await self.reader.readexactly(size)
+                await self.reader.readexactly(2)
+                yield data
+        elif "content-length" in self.headers:
+            yield await self.reader.readexactly(int(self.headers["content-length"]))
+        else:
+            while data := await self.reader.read(65536):
+                yield data
+
+    async def events(self) -> AsyncIterator[Event]:
+        async for chunk in self.chunks():
+            for event in self.parser.feed(chunk):
+                yield event
+
+    async def body(self) -> bytes:
+        return b"".join([chunk async for chunk in self.chunks()])
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(Exception):
+            await self.writer.wait_closed()

@@ -83,9 +83,14 @@ class HttpStream:
 
     @classmethod
     async def open(
-        cls, port: int, path: str, headers: dict[str, str] | None = None, host: str = "127.0.0.1"
+        cls,
+        port: int,
+        path: str,
+        headers: dict[str, str] | None = None,
+        host: str = "127.0.0.1",
+        ssl: Any = None,
     ) -> HttpStream:
-        reader, writer = await asyncio.open_connection(host, port)
+        reader, writer = await asyncio.open_connection(host, port, ssl=ssl)
         stream = cls(reader, writer)
         lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", "Accept: text/event-stream"]
         lines += [f"{name}: {value}" for name, value in (headers or {}).items()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
@@ -368,3 +369,54 @@ async def test_a_gap_is_filled_from_the_log_in_order(
         got = [(await reader.next()).json["n"] for _ in range(2)]
         assert got == [1, 2]
         assert hub.known["feed:a"] == 2
+
+
+async def test_a_reader_too_slow_for_its_queue_gets_close_4013_after_what_it_was_sent(
+    make_user: Any, db_call: Any, settings: Any
+) -> None:
+    """The server's send waits (a full TCP buffer); the backlog overflows; the response
+    ends with ``close`` 4013 once the server can write again, and nothing after it."""
+    settings.BEACON = {"SOCKET_QUEUE_SIZE": 2, "LOG_POLL_SECONDS": 60}
+    alice = await db_call(make_user, "alice")
+    sent: list[dict[str, Any]] = []
+    writable = asyncio.Event()
+    writable.set()
+    subscribed_seen = asyncio.Event()
+    disconnect = asyncio.Event()
+
+    async def send(message: dict[str, Any]) -> None:
+        await writable.wait()
+        sent.append(message)
+        if b"event: subscribed" in message.get("body", b""):
+            subscribed_seen.set()
+
+    async def receive() -> dict[str, Any]:
+        await disconnect.wait()
+        return {"type": "http.disconnect"}
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/beacon/events/",
+        "query_string": b"stream=feed:a",
+        "headers": [],
+        "user": alice,
+    }
+    app = asyncio.ensure_future(EventStream()(scope, receive, send))
+    try:
+        await asyncio.wait_for(subscribed_seen.wait(), 3)
+        writable.clear()  # the reader stops reading
+        for n in range(6):
+            await db_call(publish, "feed:a", "story", {"n": n})
+        await asyncio.sleep(0)  # let the hub's offers run
+        writable.set()
+        await asyncio.wait_for(app, 5)
+    finally:
+        disconnect.set()
+        app.cancel()
+    bodies = b"".join(m.get("body", b"") for m in sent[1:])
+    events = Parser().feed(bodies)
+    assert events[-1].event == "close" and events[-1].json["code"] == 4013
+    assert sent[-1]["more_body"] is False
+    seqs = [e.json["seq"] for e in events if e.event == "story"]
+    assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) < 6

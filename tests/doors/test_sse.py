@@ -420,3 +420,21 @@ async def test_a_reader_too_slow_for_its_queue_gets_close_4013_after_what_it_was
     assert sent[-1]["more_body"] is False
     seqs = [e.json["seq"] for e in events if e.event == "story"]
     assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) < 6
+
+
+async def test_a_failure_of_beacons_own_ends_with_close_4011_not_a_500(
+    make_user: Any, db_call: Any, monkeypatch: Any
+) -> None:
+    """The database is down, say: ``EventSource`` must come back, so no 5xx."""
+    from beacon.doors import sse
+
+    def broken(*args: Any) -> None:
+        raise RuntimeError("database is down")
+
+    monkeypatch.setattr(sse, "plan_streams", broken)
+    alice = await db_call(make_user, "alice")
+    async with reading(alice, "feed:a") as reader:
+        assert reader.status == 200
+        close = await reader.until("close")
+        assert (close.json["code"], close.json["reconnect"]) == (4011, True)
+        assert reader.done

@@ -216,10 +216,28 @@ class Response:
         except Refusal as refusal:
             await self.refuse(refusal)
             return
+        except Exception:
+            await self.failed()
+            return
         try:
             await self.follow(plans)
+        except Exception:
+            await self.failed()
         finally:
             await self.teardown()
+
+    async def failed(self) -> None:
+        """A failure of Beacon's own (the database is down, say): never a 500.
+
+        The answer is a stream that ends at once with ``close`` 4011, so that
+        ``EventSource`` comes back after ``retry:`` (a 5xx would stop it for good).
+        """
+        log.exception("beacon: an SSE response failed")
+        metrics.error(ErrorCode.INTERNAL)
+        with contextlib.suppress(Exception):
+            if not self.started:
+                await self.start()
+            await self.end(CloseCode.INTERNAL_ERROR)
 
     async def refuse(self, refusal: Refusal) -> None:
         metrics.error(str(refusal.body["error"]))

@@ -1,6 +1,6 @@
 """The browser's own ``EventSource`` on ``/beacon/events/``, unchanged, in headless Chromium.
 
-Live events, then the Daphne process is SIGKILLed and restarted on the same port while
+Live events, then the server process (Daphne, Uvicorn) is SIGKILLed and restarted on the same port while
 events keep being written: ``EventSource`` reconnects by itself, sends the last id as
 ``Last-Event-ID``, and the page ends with every event exactly once, in order.
 """
@@ -41,11 +41,12 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
     context.close()
 
 
+@pytest.mark.parametrize("kind", ["daphne", "uvicorn"])
 def test_eventsource_follows_a_stream_across_a_server_restart_with_nothing_lost_or_twice(
-    make_user: Any, context: BrowserContext
+    make_user: Any, context: BrowserContext, kind: str
 ) -> None:
     alice = make_user("alice")
-    server = Server(**SERVER_ENV).start()
+    server = Server(kind=kind, **SERVER_ENV).start()
     try:
         context.add_cookies(
             [{"name": "sessionid", "value": session_cookie(alice), "url": server.url}]
@@ -66,7 +67,7 @@ def test_eventsource_follows_a_stream_across_a_server_restart_with_nothing_lost_
         server.kill()
         for n in range(11, 21):  # written while no server runs: only a resume brings them
             notify(alice, f"n{n}")
-        server = Server(port=server.port, **SERVER_ENV).start()
+        server = Server(kind=kind, port=server.port, **SERVER_ENV).start()
         published_and_seen(21, 30)
 
         assert page.evaluate("window.seqs") == list(range(1, 31))

@@ -39,17 +39,27 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "BeaconError",
+    "Forbidden",
+    "ProtocolError",
+    "PublishError",
+    "StreamError",
+    "StreamPolicy",
     "anotify",
     "anotify_many",
     "apublish",
     "apublish_ephemeral",
+    "arevoke",
     "mark_read",
     "notify",
     "notify_many",
     "publish",
     "publish_ephemeral",
+    "register",
+    "revoke",
     "send_notification",
     "unread_count",
+    "user_stream",
 ]
 
 _LAZY = {
@@ -63,7 +73,18 @@ _LAZY = {
     "publish_ephemeral": "publishing",
     "send_notification": "notifications",
     "mark_read": "notifications",
+    "revoke": "identity.control",
+    "arevoke": "identity.control",
     "unread_count": "notifications",
+    # The extension API the docs teach (docs/howto-streams.md, docs/api.md).
+    "StreamPolicy": "streams",
+    "register": "streams",
+    "user_stream": "streams",
+    "BeaconError": "exceptions",
+    "Forbidden": "exceptions",
+    "ProtocolError": "exceptions",
+    "PublishError": "exceptions",
+    "StreamError": "exceptions",
 }
 
 

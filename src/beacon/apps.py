@@ -8,7 +8,9 @@ class BeaconConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from .identity import signals
         from .notifications import UserStreamPolicy
         from .streams import register
 
         register("user", UserStreamPolicy)
+        signals.connect()

@@ -240,8 +240,32 @@ def last_seqs(streams: Iterable[str]) -> dict[str, int]:
     return found
 
 
+def heads(streams: Iterable[str]) -> dict[str, tuple[str, int]]:
+    """``(epoch, newest seq)`` of each named stream that exists (the log watcher's poll)."""
+    names = list(streams)
+    found: dict[str, tuple[str, int]] = {}
+    for start in range(0, len(names), 500):
+        chunk = names[start : start + 500]
+        rows = Stream.objects.filter(name__in=chunk).values_list("name", "epoch", "last_seq")
+        found.update((name, (epoch, last)) for name, epoch, last in rows)
+    return found
+@dataclass(frozen=True)
+class Pruned:
+    """What one prune deleted: events, and the rows that went with them (by model)."""
+
+    events: int
+    cascaded: dict[str, int]
+
+
 def prune(*, now: Any = None) -> int:
     """Apply the retention settings; returns how many events were deleted."""
+    return prune_rows(now=now).events
+
+
+def prune_rows(*, now: Any = None) -> Pruned:
+    """Apply the retention settings; counts events apart from the rows they cascade to
+    (a notification's ``Notification`` row, say)."""
+    cascaded: dict[str, int] = {}
     config = get_config()
     now = now or timezone.now()
     cutoff = now - timedelta(days=config["RETENTION_DAYS"])
@@ -252,7 +276,10 @@ def prune(*, now: Any = None) -> int:
             old = Event.objects.filter(stream=stream).filter(
                 Q(created_at__lt=cutoff) | Q(seq__lte=stream.last_seq - keep)
             )
-            count, _ = old.delete()
+            _, rows = old.delete()
+            count = rows.pop(Event._meta.label, 0)
+            for label, n in rows.items():
+                cascaded[label] = cascaded.get(label, 0) + n
             if count:
                 deleted += count
                 oldest = (
@@ -262,4 +289,4 @@ def prune(*, now: Any = None) -> int:
                 ).first()
                 first = oldest if oldest is not None else stream.last_seq + 1
                 Stream.objects.filter(pk=stream.pk).update(first_seq=first)
-    return deleted
+    return Pruned(deleted, {label: n for label, n in cascaded.items() if n})

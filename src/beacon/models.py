@@ -77,3 +77,6 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"notification {self.user_id}#{self.seq}"
+
+
+from .identity.models import Ticket  # noqa: E402, F401  (one-time tickets: beacon.identity)

@@ -17,6 +17,8 @@ from channels.db import database_sync_to_async
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
+from django.utils.encoding import force_str
+from django.utils.functional import Promise
 
 from . import eventlog
 from .eventlog import Appended
@@ -24,7 +26,7 @@ from .exceptions import PublishError
 from .models import Notification
 from .protocol import check_event, one_read_target
 from .publishing import deliver_on_commit
-from .streams import StreamPolicy, user_stream
+from .streams import StreamPolicy, is_canonical_pk, user_stream
 
 
 def unread_count(user_id: Any) -> int:
@@ -52,12 +54,26 @@ def mark_read(user_id: Any, *, seq: int | None = None, up_to: int | None = None)
     return event
 
 
-def _check_notification(message: Any, data: dict[str, Any]) -> None:
+def _check_notification(message: Any, data: dict[str, Any]) -> str:
+    """The message as a plain string (a lazy translation is rendered now)."""
+    if isinstance(message, Promise):
+        message = force_str(message)
     if not isinstance(message, str):
         raise PublishError("a notification's message must be a string")
     if {"message", "unread"} & data.keys():
         raise PublishError("notification data may not use 'message' or 'unread'")
     check_event("notification", data)
+    return message
+
+
+def _user_id(user: Any) -> Any:
+    """The pk of a user (or a user id); ``None`` and anonymous users are refused."""
+    if user is None or getattr(user, "is_anonymous", False):
+        raise PublishError("cannot notify an anonymous user (or None): pass a user or a user id")
+    user_id = getattr(user, "pk", user)
+    if user_id is None:
+        raise PublishError("cannot notify an unsaved user (its pk is None)")
+    return user_id
 
 
 def _append_notification(user_id: Any, message: str, data: dict[str, Any]) -> Appended:
@@ -78,8 +94,8 @@ def notify(user: Any, message: str, **data: Any) -> Appended:
     ``stream``, ``seq``, ``epoch``, ``ts``, ``unread`` (the count after this one) and
     ``data``'s keys.
     """
-    _check_notification(message, data)
-    user_id = getattr(user, "pk", user)
+    message = _check_notification(message, data)
+    user_id = _user_id(user)
     with transaction.atomic():
         event = _append_notification(user_id, message, data)
         deliver_on_commit([event])
@@ -92,8 +108,8 @@ def notify_many(users: Iterable[Any], message: str, **data: Any) -> list[Appende
     Returns the events in the order of the users' stream names; they are delivered
     together after commit.
     """
-    _check_notification(message, data)
-    ids = {user_stream(u): getattr(u, "pk", u) for u in users}
+    message = _check_notification(message, data)
+    ids = {user_stream(user_id): user_id for user_id in map(_user_id, users)}
 
     def unread_after(seqs: dict[str, int]) -> dict[str, dict[str, Any]]:
         # Counted while the streams are locked, like notify's count: consistent with seq.
@@ -132,6 +148,11 @@ async def anotify_many(users: Iterable[Any], message: str, **data: Any) -> list[
 
 class UserStreamPolicy(StreamPolicy):
     """``user:{id}``: a user's own notifications, for that user alone."""
+
+    def is_canonical(self, key: str) -> bool:
+        from django.contrib.auth import get_user_model
+
+        return is_canonical_pk(get_user_model(), key)
 
     def can_subscribe(self, user: Any, key: str) -> bool:
         return bool(user.is_authenticated) and str(user.pk) == key

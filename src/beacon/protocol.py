@@ -55,6 +55,11 @@ class CloseCode(IntEnum):
     SERVER_RESTART = 4012
     #: The socket could not keep up with its streams. Reconnect and resume.
     TOO_SLOW = 4013
+    #: The credential (a bearer token, or the token a ticket came from) expired, or
+    #: was already expired at the handshake: get a new one, then reconnect.
+    CREDENTIAL_EXPIRED = 4401
+    #: The user already has ``MAX_CONNECTIONS_PER_USER`` sockets open. Back off.
+    TOO_MANY_CONNECTIONS = 4429
 
 
 #: Close codes after which a client must not reconnect on its own.
@@ -151,6 +156,37 @@ def json_depth(value: Any, limit: int) -> int:
     return depth
 
 
+def has_lone_surrogate(value: Any) -> bool:
+    """Whether any string in a parsed JSON value (keys included) holds a lone surrogate."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not _is_unicode(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def utf8_size(text: str) -> int:
+    """The size of a text frame on the wire: its UTF-8 bytes, not its characters."""
+    if text.isascii():  # O(1) in CPython, and the common case
+        return len(text)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
 def parse_client_frame(text: str, *, max_depth: int = 16) -> ClientFrame:
     """Parse one client text frame, or raise ``ProtocolError``."""
     try:
@@ -164,6 +200,10 @@ def parse_client_frame(text: str, *, max_depth: int = 16) -> ClientFrame:
         raise ProtocolError(ErrorCode.BAD_FRAME, "id must be a short string or an integer")
     if json_depth(obj, max_depth) > max_depth:
         raise ProtocolError(ErrorCode.BAD_JSON, f"frame nested deeper than {max_depth}", ref=ref)
+    if has_lone_surrogate(obj):
+        # JSON's "\ud800" escape decodes to a string that is not Unicode text: it could
+        # be neither stored, nor sent back, nor logged as UTF-8.
+        raise ProtocolError(ErrorCode.BAD_FRAME, "strings must be valid Unicode", ref=ref)
     op = obj.get("op")
     if not isinstance(op, str):
         raise ProtocolError(ErrorCode.BAD_FRAME, "frame needs an 'op' string", ref=ref)
@@ -178,7 +218,7 @@ def _is_ref(value: Any) -> bool:
         return False
     if isinstance(value, int):
         return -(2**53) < value < 2**53
-    return isinstance(value, str) and len(value) <= 64
+    return isinstance(value, str) and len(value) <= 64 and _is_unicode(value)
 
 
 def _string(obj: dict[str, Any], key: str, ref: Ref, *, limit: int = MAX_NAME_LENGTH) -> str:
@@ -288,6 +328,23 @@ def event_frame(
     return dumps(frame)
 
 
+_EPOCH_KEY = ',"epoch":"'
+
+
+def frame_epoch(frame: str) -> str | None:
+    """The epoch of a durable event frame made by :func:`event_frame`, without parsing it.
+
+    ``type`` and ``stream`` come first and are JSON strings, in which a quote is always
+    escaped, so the first ``,"epoch":"`` is the frame's own key.
+    """
+    start = frame.find(_EPOCH_KEY)
+    if start < 0:
+        return None
+    start += len(_EPOCH_KEY)
+    end = frame.find('"', start)
+    return frame[start:end] if end > 0 else None
+
+
 def check_event(type: str, data: dict[str, Any]) -> None:
     """Raise ``PublishError`` for an event type or data keys the protocol reserves."""
     from .exceptions import PublishError
@@ -356,8 +413,11 @@ def subscribed_frame(
     return dumps(_with_ref(frame, ref))
 
 
-def unsubscribed_frame(*, stream: str, ref: Ref = None) -> str:
-    return dumps(_with_ref({"type": "unsubscribed", "stream": stream}, ref))
+def unsubscribed_frame(*, stream: str, ref: Ref = None, reason: str | None = None) -> str:
+    frame: dict[str, Any] = {"type": "unsubscribed", "stream": stream}
+    if reason is not None:
+        frame["reason"] = reason
+    return dumps(_with_ref(frame, ref))
 
 
 def pong_frame(*, ref: Ref = None) -> str:

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from . import views
+from .identity.views import tickets
 
 app_name = "beacon"
 
@@ -10,5 +11,6 @@ urlpatterns = [
     path("notifications/", views.notifications, name="notifications"),
     path("notifications/read/", views.notifications_read, name="notifications-read"),
     path("streams/<str:stream>/events/", views.stream_events, name="stream-events"),
+    path("tickets/", tickets, name="tickets"),
     path("healthz", views.healthz, name="healthz"),
 ]

@@ -1,6 +1,6 @@
 """The browser's own ``EventSource`` on ``/beacon/events/``, unchanged, in headless Chromium.
 
-Live events, then the server process (Daphne, Uvicorn) is SIGKILLed and restarted on the same port while
+Live events, then the server (Daphne, Uvicorn) is SIGKILLed and restarted on the same port while
 events keep being written: ``EventSource`` reconnects by itself, sends the last id as
 ``Last-Event-ID``, and the page ends with every event exactly once, in order.
 """

@@ -25,7 +25,7 @@ import websockets
 from celery import Celery
 from django.conf import settings
 
-from ..servers import RedisServer, manage, session_cookie
+from ..servers import RedisServer, free_port, manage, session_cookie
 from ..sseclient import HttpStream
 from .stack import (
     Nginx,
@@ -68,9 +68,13 @@ def stack(django_db_setup: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
     folder = tmp_path_factory.mktemp("stack")
     (folder / "metrics").mkdir()
     redis = RedisServer(folder).start()
+    https_port = free_port()
     env = production_env(
         # The sessions the test signs in with are the test process's: same key.
         DJANGO_SECRET_KEY=settings.SECRET_KEY,
+        # Nginx passes ``Host: $host``, without the port: a site on a port other than
+        # 443 names its origin here, for Django's CSRF check and Beacon's origin check.
+        DJANGO_CSRF_TRUSTED_ORIGINS=f"https://127.0.0.1:{https_port}",
         REDIS_URL=redis.url,
         BEACON_REDIS_PREFIX="stack",
         STATIC_ROOT=str(folder / "static"),
@@ -81,7 +85,8 @@ def stack(django_db_setup: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
     servers = [UnitServer("beacon@.service", folder, **env) for _ in range(2)]
     worker = Worker(folder, **env)
     cert, key = make_certificate(folder)
-    nginx = Nginx(folder / "nginx", [s.port for s in servers], folder / "static", cert, key)
+    upstreams = [s.port for s in servers]
+    nginx = Nginx(folder / "nginx", upstreams, folder / "static", cert, key, https_port=https_port)
     celery = Celery("stack-test", broker=redis.url)
     try:
         for server in servers:

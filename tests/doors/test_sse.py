@@ -16,6 +16,7 @@ from django.contrib.auth.models import AnonymousUser
 from beacon import eventlog, notify, publish
 from beacon.doors.sse import EventStream
 from beacon.fanout.hub import get_hub
+from beacon.identity.control import CONTROL_STREAM
 from beacon.models import Event as EventRow
 from beacon.models import Stream
 from beacon.protocol import CloseCode
@@ -26,11 +27,15 @@ from ..sseclient import Event, Parser
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+#: Keys of ``feed:`` that nobody may subscribe to any more (a test revokes them).
+REVOKED: set[str] = set()
+
+
 class FeedPolicy(StreamPolicy):
-    """``feed:KEY``: anyone signed in, except ``feed:secret``."""
+    """``feed:KEY``: anyone signed in, except ``feed:secret`` and revoked keys."""
 
     def can_subscribe(self, user: Any, key: str) -> bool:
-        return bool(user.is_authenticated) and key != "secret"
+        return bool(user.is_authenticated) and key != "secret" and key not in REVOKED
 
 
 @pytest.fixture(autouse=True)
@@ -38,21 +43,25 @@ def feed_policy() -> Iterator[None]:
     register("feed", FeedPolicy)
     yield
     _policies.pop("feed", None)
+    REVOKED.clear()
 
 
 class Reader:
     """One SSE request to the app, read event by event."""
 
-    def __init__(self, user: Any, query: list[tuple[str, str]], headers: list[Any]) -> None:
+    def __init__(
+        self, user: Any, query: list[tuple[str, str]], headers: list[Any], app: Any = None
+    ) -> None:
         scope = {
             "type": "http",
             "method": "GET",
             "path": "/beacon/events/",
             "query_string": urlencode(query).encode(),
             "headers": headers,
-            "user": user,
         }
-        self.communicator = ApplicationCommunicator(EventStream(), scope)
+        if app is None:  # the user put in the scope, as by other middleware
+            scope["user"] = user
+        self.communicator = ApplicationCommunicator(app or EventStream(), scope)
         self.parser = Parser()
         self.events: list[Event] = []
         self.status = 0
@@ -343,7 +352,7 @@ async def test_a_reader_that_goes_away_leaves_the_hub(make_user: Any, db_call: A
     async with reading(alice, "feed:a", "feed:b") as reader:
         await subscribed(reader, 2)
         hub = get_hub()
-        assert set(hub.subscribers) == {"feed:a", "feed:b"}
+        assert set(hub.subscribers) - {CONTROL_STREAM} == {"feed:a", "feed:b"}
     assert not hub.connections and not hub.subscribers
 
 
@@ -438,3 +447,128 @@ async def test_a_failure_of_beacons_own_ends_with_close_4011_not_a_500(
         close = await reader.until("close")
         assert (close.json["code"], close.json["reconnect"]) == (4011, True)
         assert reader.done
+
+
+# -- credentials: beacon.identity, as routing.http_application mounts it ------------------
+
+BEARER = "beacon.identity.BearerTokenAuthenticator"
+
+
+def identified() -> Any:
+    from beacon.identity.middleware import IdentityMiddleware
+
+    return IdentityMiddleware(EventStream(), originless_cookies=True)
+
+
+async def open_with(headers: list[Any], *query: tuple[str, str]) -> Reader:
+    return await Reader(None, [("stream", "feed:a"), *query], headers, identified()).start()
+
+
+async def test_the_session_cookie_signs_in_without_an_origin_header(
+    make_user: Any, db_call: Any
+) -> None:
+    """A same-origin ``EventSource`` request carries no ``Origin``: the cookie counts."""
+    from ..servers import session_cookie
+
+    alice = await db_call(make_user, "alice")
+    cookie = await db_call(session_cookie, alice)
+    reader = await open_with([(b"cookie", f"sessionid={cookie}".encode())])
+    try:
+        assert reader.status == 200
+        assert (await reader.until("subscribed")).json["stream"] == "feed:a"
+    finally:
+        await reader.disconnect()
+    nobody = await open_with([(b"cookie", b"sessionid=nonsense")])
+    assert nobody.status == 401
+
+
+async def test_a_ticket_signs_in_once(make_user: Any, db_call: Any) -> None:
+    from beacon.identity.authenticators import issue_ticket
+
+    alice = await db_call(make_user, "alice")
+    ticket = await db_call(issue_ticket, alice, session_key=None, credential_expires=None)
+    reader = await open_with([], ("ticket", ticket))
+    try:
+        assert reader.status == 200
+        await reader.until("subscribed")
+    finally:
+        await reader.disconnect()
+    again = await open_with([], ("ticket", ticket))
+    assert again.status == 401 and (await again.json_body())["error"] == "unauthenticated"
+
+
+async def test_a_bearer_token_signs_in_and_an_expired_one_gets_401_credential_expired(
+    make_user: Any, db_call: Any, settings: Any
+) -> None:
+    import time
+
+    import jwt
+
+    settings.BEACON = {"AUTHENTICATORS": [BEARER]}
+    alice = await db_call(make_user, "alice")
+
+    def token(lifetime: float) -> bytes:
+        claims = {"user_id": alice.pk, "exp": time.time() + lifetime}
+        return b"Bearer " + jwt.encode(claims, settings.SECRET_KEY, algorithm="HS256").encode()
+
+    reader = await open_with([(b"authorization", token(60))])
+    try:
+        assert reader.status == 200
+        await reader.until("subscribed")
+    finally:
+        await reader.disconnect()
+    expired = await open_with([(b"authorization", token(-5))])
+    assert expired.status == 401
+    assert (await expired.json_body())["error"] == "credential_expired"
+
+
+async def test_logout_ends_the_response_with_close_4001(make_user: Any, db_call: Any) -> None:
+    from beacon.identity import aend_sessions
+
+    from ..servers import session_cookie
+
+    alice = await db_call(make_user, "alice")
+    cookie = await db_call(session_cookie, alice)
+    reader = await open_with([(b"cookie", f"sessionid={cookie}".encode())])
+    try:
+        await reader.until("subscribed")
+        await aend_sessions(session_keys=[cookie], reason="logout")
+        close = await reader.until("close", timeout=10)
+        assert (close.json["code"], close.json["reconnect"]) == (4001, False)
+        assert reader.done
+    finally:
+        await reader.disconnect()
+
+
+async def test_a_revoked_stream_is_unsubscribed_and_the_last_one_ends_with_4003(
+    make_user: Any, db_call: Any
+) -> None:
+    from beacon.identity import arevoke
+
+    alice = await db_call(make_user, "alice")
+    async with reading(alice, "feed:a", "feed:b") as reader:
+        await subscribed(reader, 2)
+        REVOKED.add("a")
+        # Behind the scope's user (no identity middleware) the identity is "scope".
+        await arevoke("feed:a")
+        gone = await reader.until("unsubscribed", timeout=10)
+        assert gone.json == {"type": "unsubscribed", "stream": "feed:a", "reason": "forbidden"}
+        await db_call(publish, "feed:b", "story", {})
+        event = await reader.until("story")
+        assert event.id is not None and event.id.startswith("feed:b@")  # feed:a left the id
+        REVOKED.add("b")
+        await arevoke("feed:b")
+        close = await reader.until("close", timeout=10)
+        assert (close.json["code"], close.json["reconnect"]) == (4003, False)
+
+
+async def test_past_the_users_connection_cap_a_request_gets_429(
+    make_user: Any, db_call: Any, settings: Any
+) -> None:
+    settings.BEACON = {"MAX_CONNECTIONS_PER_USER": 1}
+    alice = await db_call(make_user, "alice")
+    async with reading(alice, "feed:a") as reader:
+        await reader.until("subscribed")
+        second = await Reader(alice, [("stream", "feed:a")], []).start()
+        assert second.status == 429
+        assert (await second.json_body())["error"] == "too_many_connections"

@@ -39,8 +39,10 @@ from ..eventstream import Position
 from ..exceptions import StreamError
 from ..fanout.hub import Hub, get_hub
 from ..fanout.outbox import Outbox, Track
+from ..identity.control import get_registry
+from ..identity.core import Identity
 from ..protocol import FINAL_CLOSE_CODES, CloseCode, ErrorCode, dumps, subscribed_frame
-from ..sequencing import resume_point
+from ..sequencing import replay_continues, resume_point
 from ..streams import StreamPolicy, parse_stream, policy_for
 
 log = logging.getLogger("beacon.sse")
@@ -87,7 +89,6 @@ class Subscription(Track):
 
     policy: StreamPolicy
     key: str
-    epoch: str = ""
 
 
 def requested_streams(query: dict[str, list[str]], limit: int) -> list[str]:
@@ -127,6 +128,10 @@ def plan_streams(user: Any, streams: list[str], positions: dict[str, Position]) 
             policy, key = policy_for(stream)
         except StreamError as exc:
             raise Refusal(404, ErrorCode.UNKNOWN_STREAM, str(exc), stream) from None
+        if not policy.is_canonical(key):
+            raise Refusal(
+                400, ErrorCode.INVALID_STREAM, "not the canonical name of its stream", stream
+            )
         if not policy.can_subscribe(user, key):
             raise Refusal(403, ErrorCode.FORBIDDEN, f"not allowed to subscribe to {stream}", stream)
         position = eventlog.position(stream)
@@ -144,7 +149,7 @@ def plan_streams(user: Any, streams: list[str], positions: dict[str, Position]) 
             # Read before answering: a prune since the position was read must turn
             # into "retention", never into a silent gap.
             replay = eventlog.events_after(stream, after)
-            if not replay or replay[0][0] != after + 1:
+            if not replay_continues(after, replay[0][0] if replay else None, position.last_seq):
                 after, recovered, reason, replay = position.last_seq, False, "retention", []
         plans.append(
             Plan(
@@ -178,6 +183,7 @@ class Response:
     hub: Hub
     outbox: Outbox[Subscription]
     subscriptions: dict[str, Subscription]
+    identity: Identity
 
     def __init__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         self.scope = scope
@@ -192,6 +198,8 @@ class Response:
         self.started = False
         self.attached = False
         self.ending = False
+        self.admitted = False
+        self.subscriptions = {}
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -211,8 +219,17 @@ class Response:
                 return
             if self.user is None or not self.user.is_authenticated:
                 metrics.rejected_handshake("unauthenticated")
+                if self.scope.get("beacon.refused") == CloseCode.CREDENTIAL_EXPIRED:
+                    raise Refusal(401, "credential_expired", "get a new credential")
                 raise Refusal(401, "unauthenticated", "sign in first")
             plans = await database_sync_to_async(plan_streams)(self.user, streams, positions)
+            self.identity = self.scope.get("beacon.identity") or Identity(self.user, "scope")
+            self.registry = get_registry()
+            if not await self.registry.admit(self):
+                raise Refusal(
+                    429, "too_many_connections", "this user has too many connections open"
+                )
+            self.admitted = True
         except Refusal as refusal:
             await self.refuse(refusal)
             return
@@ -224,7 +241,7 @@ class Response:
         except Exception:
             await self.failed()
         finally:
-            await self.teardown()
+            await asyncio.shield(self.teardown())
 
     async def failed(self) -> None:
         """A failure of Beacon's own (the database is down, say): never a 500.
@@ -256,6 +273,8 @@ class Response:
 
     async def start(self) -> None:
         """Send the headers and ``retry:`` (jittered, so a restart's readers spread out)."""
+        if self.started:
+            return
         await self.base_send({"type": "http.response.start", "status": 200, "headers": HEADERS})
         self.started = True
         base = int(self.config["SSE_RETRY_MS"])
@@ -273,6 +292,8 @@ class Response:
         for plan in plans:
             self.sent[plan.stream] = Position(plan.position.epoch, plan.after)
         await self.start()
+        if self.ending:  # closed (an expired credential, say) before it began
+            return
         self.hub = get_hub()
         await self.hub.attach(self.outbox)
         self.attached = True
@@ -299,7 +320,8 @@ class Response:
         )
         async with sub.lock:
             self.subscriptions[plan.stream] = sub
-            await self.hub.add(plan.stream, self.outbox, plan.position.last_seq)
+            position = plan.position
+            await self.hub.add(plan.stream, self.outbox, position.last_seq, position.epoch)
             frame = subscribed_frame(
                 stream=plan.stream,
                 epoch=plan.position.epoch,
@@ -311,10 +333,7 @@ class Response:
             await self._write(eventstream.event("subscribed", frame, self._id()))
             if plan.resumed:
                 metrics.resume(plan.recovered)
-            for seq, text in plan.replay:
-                if seq > sub.last:
-                    await self._send_text(text)
-                    sub.last = seq
+            await self.outbox.send_rows(sub, plan.replay)
             if len(plan.replay) >= self.outbox.page_size:
                 await self.outbox.catch_up(sub, None)
             # An event that committed after the position was read and reached the hub
@@ -338,6 +357,12 @@ class Response:
             self.outbox.offer(None, None, eventstream.comment("keep-alive"))
 
     async def teardown(self) -> None:
+        if self.admitted:
+            self.admitted = False
+            try:
+                await self.registry.remove(self)
+            except Exception:
+                log.exception("beacon: leaving the identity registry failed")
         if self.attached:
             self.attached = False
             self.outbox.stop()
@@ -389,6 +414,8 @@ class Response:
         self.ending = True
         if self.attached:
             self.outbox.stop()  # a send still waiting on a slow reader must not hold this up
+        if not self.started:
+            await self.start()
         code = CloseCode(code)
         data = dumps(
             {
@@ -415,7 +442,11 @@ class Response:
     # -- what beacon.identity asks of a connection -------------------------------------
 
     async def close_with(self, code: CloseCode) -> None:
-        await self.outbox.close(code)
+        """Close with a documented code (the registry's 4001 and 4401, or 4003)."""
+        if self.attached:
+            await self.outbox.close(code)
+        else:
+            await self.end(code)
 
     async def revoked(self, stream: str) -> None:
         """The stream's policy said no on re-asking: stop it; none left, end (4003)."""

@@ -28,14 +28,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from channels.db import database_sync_to_async
 
 from .. import eventlog, metrics
-from ..protocol import CloseCode
+from ..protocol import CloseCode, frame_epoch, subscribed_frame
 from ..sequencing import Verdict, check
 from . import eager
 
@@ -43,11 +43,13 @@ log = logging.getLogger("beacon.outbox")
 
 SendText = Callable[[str], Coroutine[Any, Any, None]]
 Close = Callable[[int], Coroutine[Any, Any, None]]
+#: Waits before a replay sends this many rows (the door's rate limit), or None.
+Pace = Callable[[int], Awaitable[None]]
 
 
 @dataclass(eq=False, slots=True)
 class Track:
-    """Where a connection is in one stream: the last seq sent, and the stream's lock.
+    """Where a connection is in one stream: the epoch and last seq sent, and the lock.
 
     Whoever holds ``lock`` (a replay, a gap fill) sends the stream's frames; offers
     meanwhile queue behind it.
@@ -55,6 +57,7 @@ class Track:
 
     stream: str
     last: int = 0
+    epoch: str = ""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -100,7 +103,7 @@ class Outbox(Generic[T]):
             if sub is None:
                 return
             if not sub.lock.locked():
-                verdict = check(sub.last, seq)
+                verdict = check(sub.last, seq, sub.epoch or None, frame_epoch(frame))
                 if verdict is Verdict.DUPLICATE:
                     return
                 if verdict is Verdict.DELIVER:
@@ -194,7 +197,7 @@ class Outbox(Generic[T]):
 
     async def _deliver(self, sub: T, seq: int, frame: str) -> None:
         async with sub.lock:
-            verdict = check(sub.last, seq)
+            verdict = check(sub.last, seq, sub.epoch or None, frame_epoch(frame))
             if verdict is Verdict.DELIVER:
                 await self._send(frame)
                 sub.last = seq
@@ -203,19 +206,63 @@ class Outbox(Generic[T]):
                 metrics.gap_fill()
                 await self.catch_up(sub, seq)
                 if sub.last < seq:  # the log no longer has the missing ones
+                    if sub.last < seq - 1:
+                        await self._reset(sub, "retention", sub.epoch, seq - 1)
                     await self._send(frame)
                     sub.last = seq
+            elif verdict is Verdict.EPOCH:
+                await self._follow_epoch(sub)
 
-    async def catch_up(self, sub: T, upto: int | None) -> None:
+    async def _follow_epoch(self, sub: T) -> None:
+        """An event of another epoch: drop it if stale, else announce the new history.
+
+        A stream deleted and recreated counts from 1 again, so its seqs mean nothing
+        against the old ones: the client is told (``recovered: false``, reason
+        ``epoch_changed``, the new epoch and its newest seq) and gets what follows.
+        """
+        position = await database_sync_to_async(eventlog.position)(sub.stream, create=False)
+        if position is None or position.epoch == sub.epoch:
+            return  # a late frame of an older history, or the stream is gone
+        await self._reset(sub, "epoch_changed", position.epoch, position.last_seq)
+
+    async def _reset(self, sub: T, reason: str, epoch: str, seq: int) -> None:
+        """Tell the client its history cannot continue: it reloads and goes on after ``seq``."""
+        sub.epoch, sub.last = epoch, seq
+        frame = subscribed_frame(
+            stream=sub.stream, epoch=epoch, seq=seq, recovered=False, reason=reason
+        )
+        await self._send(frame)
+
+    async def catch_up(self, sub: T, upto: int | None, *, pace: Pace | None = None) -> None:
         """Send the stream's logged events after ``sub.last`` (up to ``upto``), in order.
 
         The caller holds ``sub.lock`` (a replay on subscribe, or a gap fill).
         """
-        while upto is None or sub.last < upto:
+        while (upto is None or sub.last < upto) and not self.closing:
             rows = await database_sync_to_async(eventlog.events_after)(sub.stream, sub.last)
-            for seq, frame in rows:
-                if seq > sub.last:
-                    await self._send(frame)
-                    sub.last = seq
+            await self.send_rows(sub, rows, pace=pace)
             if len(rows) < self.page_size:
                 break
+
+    async def send_rows(
+        self, sub: T, rows: list[tuple[int, str]], *, pace: Pace | None = None
+    ) -> None:
+        """Send rows read from the log (the caller holds ``sub.lock``); ``pace`` first.
+
+        Rows that do not follow ``sub.last`` mean the log was pruned under the read:
+        the client is told (``retention``) instead of being sent a silent gap. Rows of
+        another epoch (the stream was recreated under the read) are not spliced on.
+        """
+        if pace is not None and rows:
+            await pace(len(rows))
+        for seq, frame in rows:
+            if self.closing:
+                return
+            if sub.epoch and frame_epoch(frame) not in (None, sub.epoch):
+                await self._follow_epoch(sub)
+                return
+            if seq > sub.last:
+                if seq > sub.last + 1:
+                    await self._reset(sub, "retention", sub.epoch, seq - 1)
+                await self._send(frame)
+                sub.last = seq

@@ -13,7 +13,11 @@ Two modes, chosen from the channel layer that ``BEACON["CHANNEL_LAYER"]`` names:
   closed" errors under Celery.
 
 Either way delivery is best effort: the database is the source of truth, and what a
-send loses the hubs' log watchers and the per-subscription gap check recover.
+send loses the hubs' log watchers and the per-subscription gap check recover. So a
+send waits at most ``REDIS_TIMEOUT_SECONDS``: a Redis that stops answering must not
+hold channels_redis's per-connection lock (which a hub's group join waits for too).
+After a failed send the sender thread drops what is submitted for that long, rather
+than queue minutes of sends that would each wait in turn.
 
 The relay keeps the registry of this process's hubs (one per event loop, see
 ``hub.get_hub``), which local mode dispatches to: it knows a hub only as something
@@ -90,19 +94,25 @@ def deliver(items: Sequence[Item]) -> None:
 
 
 async def adeliver(items: Sequence[Item]) -> None:
-    """Like :func:`deliver`, awaited on the caller's event loop (for ephemeral events)."""
+    """Like :func:`deliver`, awaited on the caller's event loop (for ephemeral events).
+
+    Best effort like them: a layer that fails or does not answer in time is logged.
+    """
     layer = get_layer()
     if layer is None:
         dispatch_everywhere(items)
         return
-    await _send_all(layer, items)
+    try:
+        await _send_all(layer, items)
+    except Exception as exc:
+        log.warning("beacon: channel layer send failed (%r); ephemeral event dropped", exc)
 
 
 async def _send_all(layer: Any, items: Sequence[Item]) -> None:
+    timeout = get_config()["REDIS_TIMEOUT_SECONDS"]
     for stream, seq, frame in items:
-        await layer.group_send(
-            group_name(stream), {"type": MESSAGE_TYPE, "stream": stream, "seq": seq, "frame": frame}
-        )
+        message = {"type": MESSAGE_TYPE, "stream": stream, "seq": seq, "frame": frame}
+        await asyncio.wait_for(layer.group_send(group_name(stream), message), timeout)
 
 
 class _Sender:
@@ -123,13 +133,16 @@ class _Sender:
     async def _drain(self) -> None:
         self.queue = asyncio.Queue()
         self.ready.set()
+        down_until = 0.0
         while True:
             layer, items = await self.queue.get()
             try:
-                await _send_all(layer, items)
+                if self.loop.time() >= down_until:
+                    await _send_all(layer, items)
             except Exception as exc:
+                down_until = self.loop.time() + get_config()["REDIS_TIMEOUT_SECONDS"]
                 log.warning(
-                    "beacon: channel layer send failed (%s); log watchers will deliver", exc
+                    "beacon: channel layer send failed (%r); log watchers will deliver", exc
                 )
             finally:
                 self.queue.task_done()

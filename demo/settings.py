@@ -71,7 +71,7 @@ MIDDLEWARE = [
 try:
     from django.utils.csp import CSP as _CSP  # Django >= 6.0
 except ImportError:
-    _CSP = None  # type: ignore[misc, assignment]
+    _CSP = None  # type: ignore[misc, assignment]  # Django 5.2: demo/csp.py instead
 _SELF, _NONCE = ("'self'", "<nonce>") if _CSP is None else (_CSP.SELF, _CSP.NONCE)
 DEMO_CSP = {
     "default-src": [_SELF],
@@ -187,6 +187,20 @@ BEACON.update(
 )
 if os.environ.get("BEACON_REVALIDATE_SECONDS"):
     BEACON["REVALIDATE_SECONDS"] = float(os.environ["BEACON_REVALIDATE_SECONDS"])
+
+# One Pusher app (docs/pusher.md). The demo secret is refused by `check --deploy`; in
+# production the Pusher door is off until BEACON_PUSHER_SECRET is set.
+PUSHER_SECRET = os.environ.get("BEACON_PUSHER_SECRET", "" if PRODUCTION else "demo-secret")
+BEACON["PUSHER_APPS"] = [
+    {
+        "id": os.environ.get("BEACON_PUSHER_APP_ID", "100001"),
+        "key": os.environ.get("BEACON_PUSHER_KEY", "demo-key"),
+        "secret": PUSHER_SECRET,
+        "client_events": True,
+        "webhook_url": os.environ.get("BEACON_PUSHER_WEBHOOK_URL") or None,
+        "activity_timeout": int(os.environ.get("BEACON_PUSHER_ACTIVITY_TIMEOUT", "120")),
+    }
+] if PUSHER_SECRET else []
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -14,6 +14,9 @@ urlpatterns = [
     path("beacon/", include("beacon.urls")),
     path("metrics", views.metrics, name="metrics"),
     path("rooms/", include("demo.chat_urls")),
+    path("pusher/demo/", views.pusher_demo, name="pusher-demo"),
+    path("pusher/demo/note/", views.pusher_note, name="pusher-note"),
+    path("", include("beacon.pusher.urls")),
 ]
 
 # Daphne serves no static files itself: with DEBUG on (``make demo``) Django does.

@@ -117,3 +117,34 @@ def metrics(request: HttpRequest) -> HttpResponse:
     if not (allowed or request.user.is_staff):
         return HttpResponseForbidden("metrics are for staff and the allowed addresses\n")
     return metrics_view(request)
+
+
+@login_required
+def pusher_demo(request: HttpRequest) -> HttpResponse:
+    """Laravel Echo (pusher-js underneath), served as is, on Beacon's Pusher door."""
+    from django.http import Http404
+
+    from beacon.pusher.core import get_apps
+
+    app = next(iter(get_apps().by_key.values()), None)
+    if app is None:
+        raise Http404("no Pusher app is configured (BEACON_PUSHER_SECRET)")
+    context = {
+        "pusher": {"key": app.key, "tls": request.is_secure(), "name": request.user.get_username()}
+    }
+    return render(request, "demo/pusher.html", context)
+
+
+@login_required
+@require_POST
+def pusher_note(request: HttpRequest) -> HttpResponse:
+    """A note for ``private-demo.notes``, to the others (Echo's ``X-Socket-Id``): the
+    page shows its own note at once. Stored in the log, then sent."""
+    from beacon.pusher.server import trigger
+
+    text = request.POST.get("text", "").strip()[:200]
+    if not text:
+        return HttpResponse("a note needs text", status=400)
+    note = {"text": text, "author": request.user.get_username()}
+    trigger("private-demo.notes", "note", note, socket_id=request.headers.get("X-Socket-Id"))
+    return HttpResponse(status=204)

@@ -115,6 +115,6 @@ def test_presence_takes_its_redis_from_beacon_then_the_layer(settings: Any) -> N
     assert redis_url() == ""
 
 
-def test_e001_an_unknown_beacon_key(settings: Any) -> None:
+def test_an_unknown_beacon_key_is_error_e001(settings: Any) -> None:
     settings.BEACON = {"MAX_FRAME_BYTE": 1}
     assert "MAX_FRAME_BYTE" in beacon_ids()["beacon.E001"]

@@ -18,7 +18,6 @@ from beacon import eventlog, notify
 from beacon.doors import websocket as consumers
 from beacon.fanout import relay as transport
 from beacon.fanout.hub import get_hub
-from beacon.identity.control import get_registry
 from beacon.models import Stream
 from beacon.protocol import event_frame
 from beacon.streams import user_stream
@@ -51,8 +50,7 @@ def after_position_read(monkeypatch: pytest.MonkeyPatch, action: Any) -> None:
 
 def add_events(stream: str, count: int) -> None:
     with transaction.atomic():
-        for i in range(count):
-            eventlog.append(stream, "notification", {"message": f"n{i}"})
+        eventlog.append_many(stream, "notification", [{"message": f"n{i}"} for i in range(count)])
 
 
 async def test_a_second_tab_gets_an_event_that_committed_while_it_subscribed(
@@ -231,6 +229,6 @@ async def test_a_replay_spends_the_sockets_tokens_by_what_it_sends(
         await client.subscribe(stream, since=0)
         for _ in range(3000):
             await client.receive_type("notification")
-        (consumer,) = get_registry().sockets  # the hub holds the socket's outbox
+        (consumer,) = get_hub().connections
         # One token for the frame, 30 for the 3,000 events (100 per token).
         assert 68.5 < consumer.bucket.tokens < 69.5  # type: ignore[attr-defined]

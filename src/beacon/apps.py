@@ -8,9 +8,13 @@ class BeaconConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
-        from .identity import signals
         from .notifications import UserStreamPolicy
         from .streams import register
 
         register("user", UserStreamPolicy)
+
+        from .identity import signals
+
         signals.connect()
+
+        from .pusher import checks as _  # noqa: F401  (Pusher checks, policy)

@@ -73,6 +73,8 @@ DEFAULTS: dict[str, Any] = {
     "USER_RATE_LIMIT_BURST": 60,
     # POSTs per user per minute to Beacon's HTTP write endpoints (429 past it).
     "HTTP_WRITES_PER_MINUTE": 120,
+    # Pusher protocol apps (``beacon.pusher.apps``): a list of {"id", "key", "secret", …}.
+    "PUSHER_APPS": [],
     # Server-Sent Events (``/beacon/events/``): seconds between keep-alive comments,
     # the reconnect delay sent as ``retry:`` (each response picks between it and twice
     # it), and the most streams one response may follow.

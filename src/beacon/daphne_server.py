@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from daphne.cli import CommandLineInterface as DaphneCommandLine  # type: ignore[import-untyped]
-from daphne.server import Server as DaphneServer  # type: ignore[import-untyped]
+from daphne.cli import CommandLineInterface as DaphneCommandLine
+from daphne.server import Server as DaphneServer
 
 
 class Server(DaphneServer):

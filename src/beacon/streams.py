@@ -109,14 +109,10 @@ class StreamPolicy:
 
 def is_canonical_pk(model: Any, key: str) -> bool:
     """Whether ``key`` is a primary key of ``model`` as it is written (``7``; not ``07``,
-    not ``abc``).
-
-    Any failure to convert (Django's ``ValidationError`` among them) is a no: this
-    module stays free of Django imports.
-    """
+    not ``abc``)."""
     try:
         return str(model._meta.pk.to_python(key)) == key
-    except Exception:
+    except Exception:  # ValidationError and the like: no key of this model
         return False
 
 

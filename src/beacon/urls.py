@@ -3,7 +3,6 @@
 from django.urls import path
 
 from . import views
-from .identity.views import tickets
 
 app_name = "beacon"
 
@@ -11,6 +10,6 @@ urlpatterns = [
     path("notifications/", views.notifications, name="notifications"),
     path("notifications/read/", views.notifications_read, name="notifications-read"),
     path("streams/<str:stream>/events/", views.stream_events, name="stream-events"),
-    path("tickets/", tickets, name="tickets"),
+    path("tickets/", views.tickets, name="tickets"),
     path("healthz", views.healthz, name="healthz"),
 ]

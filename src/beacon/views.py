@@ -13,12 +13,16 @@ from typing import Any
 
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from . import eventlog
 from .conf import get_config
 from .exceptions import StreamError
-from .identity.limits import user_rate_limited
+from .identity.authenticators import issue_ticket, token_user, verify_token
+from .identity.core import Handshake, Refused, authenticators
+from .identity.limits import rate_limit_response, user_rate_limited
 from .models import Notification
 from .notifications import mark_read, unread_count
 from .protocol import has_lone_surrogate, json_depth
@@ -219,3 +223,48 @@ async def _probe_layer(layer: Any) -> None:
     # A send to a group nobody joins: Redis must answer, and nothing is left behind
     # (a receive on a new channel would leave one subscription per probe).
     await asyncio.wait_for(layer.group_send("beacon.health", {"type": "beacon.health"}), timeout=2)
+
+
+# -- tickets (beacon.identity) --------------------------------------------------------------
+
+
+@csrf_exempt  # checked below when the session is the credential
+@require_POST
+def tickets(request: HttpRequest) -> HttpResponse:
+    """``POST /beacon/tickets/``: a one-time ticket for a WebSocket handshake.
+
+    Asked with the session cookie (CSRF-checked, like any form) or with an
+    ``Authorization: Bearer`` token (no CSRF: a browser never sends one on its own).
+    Answers ``{"ticket": "...", "expires_in": N}``; the ticket is good for one handshake
+    (``?ticket=...``) within ``TICKET_SECONDS``. Nothing here logs it.
+    """
+    authorization = {"authorization": request.headers.get("Authorization", "")}
+    token = Handshake(headers=authorization, query={}, cookies={}).bearer_token()
+    expires: float | None = None
+    session_key: str | None = None
+    if token is not None:
+        if not any(getattr(a, "method", None) == "bearer" for a in authenticators()):
+            return json_error("unauthenticated", "bearer tokens are not enabled", 401)
+        try:
+            claims = verify_token(token)
+            user: Any = token_user(claims)
+        except Refused as exc:
+            return json_error("unauthenticated", exc.reason, 401)
+        expires = claims["exp"]
+    else:
+        user = request.user
+        if not user.is_authenticated:
+            return json_error("unauthenticated", "sign in first", 401)
+        refused = CsrfViewMiddleware(lambda r: HttpResponse()).process_view(
+            request, tickets, (), {}
+        )
+        if refused is not None:
+            return json_error("csrf", "CSRF check failed", 403)
+        session_key = request.session.session_key
+    limited = rate_limit_response(user)
+    if limited is not None:
+        return limited
+    ticket = issue_ticket(user, session_key=session_key, credential_expires=expires)
+    response = JsonResponse({"ticket": ticket, "expires_in": get_config()["TICKET_SECONDS"]})
+    response["Cache-Control"] = "no-store"
+    return response

@@ -333,7 +333,7 @@ class Response:
             await self._write(eventstream.event("subscribed", frame, self._id()))
             if plan.resumed:
                 metrics.resume(plan.recovered)
-            await self.outbox.send_rows(sub, plan.replay)
+            await self.outbox.send_rows(sub, plan.replay, paced=False)
             if len(plan.replay) >= self.outbox.page_size:
                 await self.outbox.catch_up(sub, None)
             # An event that committed after the position was read and reached the hub

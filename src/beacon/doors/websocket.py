@@ -54,7 +54,7 @@ from ..protocol import (
     utf8_size,
     welcome_frame,
 )
-from ..ratelimit import REPLAY_EVENTS_PER_TOKEN, REPLAY_KEEP, TokenBucket
+from ..ratelimit import TokenBucket
 from ..sequencing import replay_continues, resume_point
 from ..streams import StreamPolicy, parse_stream, policy_for, user_stream
 
@@ -124,7 +124,7 @@ class BeaconConsumer(AsyncWebsocketConsumer):
         if self.user is None or not self.user.is_authenticated:
             metrics.rejected_handshake("unauthenticated")
             code = self.scope.get("beacon.refused") or CloseCode.UNAUTHENTICATED
-            await self.close_with(CloseCode(code))
+            await self.close_with(CloseCode(int(code)))
             return
         self.identity = self.scope.get("beacon.identity") or Identity(self.user, "scope")
         self.registry = get_registry()
@@ -135,6 +135,7 @@ class BeaconConsumer(AsyncWebsocketConsumer):
         self.bucket = TokenBucket(
             rate=self.config["RATE_LIMIT_PER_SECOND"], burst=self.config["RATE_LIMIT_BURST"]
         )
+        self.outbox.bucket = self.bucket
         self.hub = get_hub()
         # Counted before the first await: whatever ends the socket from here on,
         # ``teardown`` undoes exactly this.
@@ -332,9 +333,9 @@ class BeaconConsumer(AsyncWebsocketConsumer):
             if frame.since is not None:
                 metrics.resume(recovered)
             if replay is not None:
-                await self.outbox.send_rows(sub, replay, pace=self._pace)
+                await self.outbox.send_rows(sub, replay, paced=True)
                 if len(replay) >= self.config["REPLAY_PAGE_SIZE"]:
-                    await self.outbox.catch_up(sub, None, pace=self._pace)
+                    await self.outbox.catch_up(sub, None, paced=True)
             # An event that committed after the position read and reached the hub
             # before this socket joined it was offered to the stream's other sockets
             # only, and the hub counts it as known: bring it from the log now.
@@ -406,13 +407,6 @@ class BeaconConsumer(AsyncWebsocketConsumer):
     async def typing(self, frame: Typing) -> None:
         sub = self._subscription(frame.stream, frame.ref)
         await sub.policy.typing(self, sub.key)
-
-    async def _pace(self, rows: int) -> None:
-        """A replay spends the socket's tokens first (``ratelimit.REPLAY_EVENTS_PER_TOKEN``)."""
-        keep = self.bucket.burst * REPLAY_KEEP
-        cost = rows / REPLAY_EVENTS_PER_TOKEN
-        while (wait := self.bucket.spend(time.monotonic(), cost, keep=keep)) > 0:
-            await asyncio.sleep(wait)
 
 
 class NotificationConsumer(BeaconConsumer):

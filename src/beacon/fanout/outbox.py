@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -36,6 +37,7 @@ from channels.db import database_sync_to_async
 
 from .. import eventlog, metrics
 from ..protocol import CloseCode, frame_epoch, subscribed_frame
+from ..ratelimit import REPLAY_EVENTS_PER_TOKEN, REPLAY_KEEP, TokenBucket
 from ..sequencing import Verdict, check
 from . import eager
 
@@ -43,21 +45,19 @@ log = logging.getLogger("beacon.outbox")
 
 SendText = Callable[[str], Coroutine[Any, Any, None]]
 Close = Callable[[int], Coroutine[Any, Any, None]]
-#: Waits before a replay sends this many rows (the door's rate limit), or None.
-Pace = Callable[[int], Awaitable[None]]
 
 
 @dataclass(eq=False, slots=True)
 class Track:
-    """Where a connection is in one stream: the epoch and last seq sent, and the lock.
+    """Where a connection is in one stream: its epoch, the last seq sent, the lock.
 
     Whoever holds ``lock`` (a replay, a gap fill) sends the stream's frames; offers
     meanwhile queue behind it.
     """
 
     stream: str
-    last: int = 0
     epoch: str = ""
+    last: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -84,6 +84,8 @@ class Outbox(Generic[T]):
         self.inflight: asyncio.Task[None] | None = None
         #: The close an offer had to start (it cannot wait for it).
         self.closer: asyncio.Task[None] | None = None
+        #: The connection's token bucket, if it has one: replays spend it (paced).
+        self.bucket: TokenBucket | None = None
 
     # -- the hub's side -------------------------------------------------------------------
 
@@ -103,7 +105,7 @@ class Outbox(Generic[T]):
             if sub is None:
                 return
             if not sub.lock.locked():
-                verdict = check(sub.last, seq, sub.epoch or None, frame_epoch(frame))
+                verdict = check(sub.last, seq, sub.epoch, frame_epoch(frame))
                 if verdict is Verdict.DUPLICATE:
                     return
                 if verdict is Verdict.DELIVER:
@@ -197,7 +199,7 @@ class Outbox(Generic[T]):
 
     async def _deliver(self, sub: T, seq: int, frame: str) -> None:
         async with sub.lock:
-            verdict = check(sub.last, seq, sub.epoch or None, frame_epoch(frame))
+            verdict = check(sub.last, seq, sub.epoch, frame_epoch(frame))
             if verdict is Verdict.DELIVER:
                 await self._send(frame)
                 sub.last = seq
@@ -233,32 +235,33 @@ class Outbox(Generic[T]):
         )
         await self._send(frame)
 
-    async def catch_up(self, sub: T, upto: int | None, *, pace: Pace | None = None) -> None:
+    async def catch_up(self, sub: T, upto: int | None, *, paced: bool = False) -> None:
         """Send the stream's logged events after ``sub.last`` (up to ``upto``), in order.
 
         The caller holds ``sub.lock`` (a replay on subscribe, or a gap fill).
         """
         while (upto is None or sub.last < upto) and not self.closing:
             rows = await database_sync_to_async(eventlog.events_after)(sub.stream, sub.last)
-            await self.send_rows(sub, rows, pace=pace)
+            await self.send_rows(sub, rows, paced=paced)
             if len(rows) < self.page_size:
                 break
 
-    async def send_rows(
-        self, sub: T, rows: list[tuple[int, str]], *, pace: Pace | None = None
-    ) -> None:
-        """Send rows read from the log (the caller holds ``sub.lock``); ``pace`` first.
+    async def send_rows(self, sub: T, rows: list[tuple[int, str]], *, paced: bool) -> None:
+        """Send rows read from the log; a replay (``paced``) spends the bucket's tokens first.
 
         Rows that do not follow ``sub.last`` mean the log was pruned under the read:
         the client is told (``retention``) instead of being sent a silent gap. Rows of
         another epoch (the stream was recreated under the read) are not spliced on.
         """
-        if pace is not None and rows:
-            await pace(len(rows))
+        if paced and rows and self.bucket is not None:
+            keep = self.bucket.burst * REPLAY_KEEP
+            cost = len(rows) / REPLAY_EVENTS_PER_TOKEN
+            while (wait := self.bucket.spend(time.monotonic(), cost, keep=keep)) > 0:
+                await asyncio.sleep(wait)
         for seq, frame in rows:
             if self.closing:
                 return
-            if sub.epoch and frame_epoch(frame) not in (None, sub.epoch):
+            if frame_epoch(frame) not in (None, sub.epoch):
                 await self._follow_epoch(sub)
                 return
             if seq > sub.last:

@@ -40,7 +40,7 @@ class SessionAuthenticator(Authenticator):
         if not key:
             return None
         session = session_store()(key)
-        user = get_user(_Request(session))  # type: ignore[arg-type]  # reads .session only
+        user = get_user(_Request(session))  # type: ignore[arg-type]  # a request with a session
         if not user.is_authenticated:
             return None  # a stale cookie is no credential: maybe the next one is
         return Identity(user=user, method=self.method, session_key=key)
@@ -126,7 +126,7 @@ def session_hashes(keys: set[str]) -> dict[str, str]:
 
 def issue_ticket(user: Any, *, session_key: str | None, credential_expires: float | None) -> str:
     """A new ticket for ``user``: single use, valid ``TICKET_SECONDS``. Returns its text."""
-    from .models import Ticket
+    from ..models import Ticket
 
     text = secrets.token_urlsafe(32)
     now = timezone.now()
@@ -144,7 +144,7 @@ def issue_ticket(user: Any, *, session_key: str | None, credential_expires: floa
 def redeem_ticket(text: str) -> Any:
     """The ticket's row, deleted (so that nobody can use it again); None if there is none
     (never issued, already used, expired)."""
-    from .models import Ticket
+    from ..models import Ticket
 
     if not 16 <= len(text) <= 128:
         return None

@@ -26,7 +26,7 @@ _recent = threading.local()
 def _logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     key = getattr(getattr(request, "session", None), "session_key", None)
     if key:
-        from .models import Ticket
+        from ..models import Ticket
 
         Ticket.objects.filter(session_key=key).delete()  # its tickets die with it
         _recent.key = key  # the session row's deletion that follows says nothing new

@@ -11,10 +11,13 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
 from beacon.pusher.routing import pusher_websocket  # noqa: E402
-from beacon.routing import websocket_application  # noqa: E402
+from beacon.routing import http_application, websocket_application  # noqa: E402
 
 application = ProtocolTypeRouter(
-    {"http": django_asgi_app, "websocket": pusher_websocket(websocket_application())}
+    {
+        "http": http_application(django_asgi_app),
+        "websocket": pusher_websocket(websocket_application()),
+    }
 )
 
 if os.environ.get("BEACON_GC_TUNED"):

@@ -163,7 +163,12 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
 
 BEACON: dict[str, Any] = {
     key: float(os.environ[f"BEACON_{key}"])
-    for key in ("LOG_POLL_SECONDS", "HEARTBEAT_SECONDS", "PRESENCE_TTL_SECONDS")
+    for key in (
+        "LOG_POLL_SECONDS",
+        "HEARTBEAT_SECONDS",
+        "PRESENCE_TTL_SECONDS",
+        "SSE_KEEPALIVE_SECONDS",
+    )
     if os.environ.get(f"BEACON_{key}")
 }
 # All three credentials; the bearer token as djangorestframework-simplejwt makes it by

@@ -172,6 +172,7 @@ def test_ephemeral_event_frames_have_no_seq() -> None:
     ("type", "data"),
     [
         ("error", {}),
+        ("close", {}),  # the end of an SSE response
         ("subscribed", {}),
         ("", {}),
         ("x" * 65, {}),

@@ -78,6 +78,12 @@ DEFAULTS: dict[str, Any] = {
     "HTTP_WRITES_PER_MINUTE": 120,
     # Pusher protocol apps (``beacon.pusher.apps``): a list of {"id", "key", "secret", …}.
     "PUSHER_APPS": [],
+    # Server-Sent Events (``/beacon/events/``): seconds between keep-alive comments,
+    # the reconnect delay sent as ``retry:`` (each response picks between it and twice
+    # it), and the most streams one response may follow.
+    "SSE_KEEPALIVE_SECONDS": 15.0,
+    "SSE_RETRY_MS": 2000,
+    "SSE_MAX_STREAMS": 16,
 }
 
 

@@ -31,7 +31,7 @@ PROTOCOL_VERSION = 1
 
 # Server frame types that events may not use.
 CONTROL_TYPES = frozenset(
-    {"welcome", "subscribed", "unsubscribed", "pong", "ping", "ack", "error", "presence"}
+    {"welcome", "subscribed", "unsubscribed", "pong", "ping", "ack", "error", "presence", "close"}
 )
 # Keys Beacon puts on every event frame; event data may not use them.
 RESERVED_KEYS = frozenset({"type", "stream", "seq", "epoch", "ts"})

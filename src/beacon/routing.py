@@ -8,7 +8,13 @@ In your ``asgi.py``::
         "websocket": websocket_application(),   # origin check + credentials + routes
     })
 
-or include ``websocket_urlpatterns`` in your own ``URLRouter`` behind
+and for Server-Sent Events (``GET /beacon/events/?stream=…``, ``beacon.doors.sse``),
+Django's HTTP app behind :func:`http_application`, which serves that one path
+itself::
+
+        "http": http_application(django_asgi_app),
+
+Or include ``websocket_urlpatterns`` in your own ``URLRouter`` behind
 ``OriginCheckMiddleware(IdentityMiddleware(...))`` (``beacon.middleware``,
 ``beacon.identity.middleware``).
 Channels' ``AllowedHostsOriginValidator`` compares hosts only, so a page on another
@@ -20,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.urls import path
+from django.urls import path, re_path
 
 from .doors.websocket import BeaconConsumer, NotificationConsumer
 
@@ -46,3 +52,21 @@ def websocket_application(extra_patterns: list[Any] | None = None) -> Any:
     # An origin-less handshake with a bearer token skips the origin check (and only the
     # token counts for it): see beacon.identity.middleware.
     return OriginlessBearerGate(OriginCheckMiddleware(routes), routes)
+
+
+def http_application(django_asgi_app: Any, *, events_path: str = "beacon/events/") -> Any:
+    """Django for HTTP, with Beacon's SSE endpoint at ``events_path`` in front of it.
+
+    The endpoint takes the WebSocket's credentials (``BEACON["AUTHENTICATORS"]``:
+    session cookie, ``?ticket=``, ``Authorization: Bearer``), with or without an
+    ``Origin`` header: a browser sends none on a same-origin ``EventSource`` request,
+    and a page of another origin cannot read the response (no CORS headers are sent;
+    a cross-site request carries no ``SameSite=Lax`` session cookie either).
+    """
+    from channels.routing import URLRouter
+
+    from .doors.sse import EventStream
+    from .identity.middleware import IdentityMiddleware
+
+    events = IdentityMiddleware(EventStream(), originless_cookies=True)
+    return URLRouter([path(events_path, events), re_path(r"", django_asgi_app)])

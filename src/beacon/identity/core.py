@@ -155,15 +155,16 @@ def _clear(*, setting: str, **kwargs: Any) -> None:
 setting_changed.connect(_clear, weak=False)
 
 
-def identify(handshake: Handshake) -> Identity | None:
+def identify(handshake: Handshake, *, originless_cookies: bool = False) -> Identity | None:
     """The identity of a handshake, or None (anonymous); raises :class:`Refused`.
 
     A handshake without an ``Origin`` header (a non-browser client) is tried only with
     the authenticators that accept one (the bearer token): a cookie or ticket sent
-    without an origin is ignored, so it ends up anonymous (4001).
+    without an origin is ignored, so it ends up anonymous (4001). Unless
+    ``originless_cookies`` (the SSE endpoint, where that rule protects nothing).
     """
     for auth in authenticators():
-        if handshake.origin is None and not auth.accepts_originless:
+        if handshake.origin is None and not (auth.accepts_originless or originless_cookies):
             continue
         identity = auth.authenticate(handshake)
         if identity is not None:

@@ -24,12 +24,19 @@ from .core import Handshake, Identity, Refused, identify, session_store
 
 
 class IdentityMiddleware:
-    def __init__(self, app: Any) -> None:
+    """``originless_cookies``: every credential counts without an ``Origin`` header too
+    (the SSE endpoint: a same-origin ``EventSource`` request has none, and no CORS
+    answer lets another origin read the response)."""
+
+    def __init__(self, app: Any, *, originless_cookies: bool = False) -> None:
         self.app = app
+        self.originless_cookies = originless_cookies
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         handshake = Handshake.from_scope(scope)
-        identity, refused = await database_sync_to_async(_identify)(handshake)
+        identity, refused = await database_sync_to_async(_identify)(
+            handshake, self.originless_cookies
+        )
         session = session_store()(identity.session_key if identity is not None else None)
         scope = {
             **scope,
@@ -42,9 +49,9 @@ class IdentityMiddleware:
         return await self.app(scope, receive, send)
 
 
-def _identify(handshake: Handshake) -> tuple[Identity | None, Any]:
+def _identify(handshake: Handshake, originless_cookies: bool) -> tuple[Identity | None, Any]:
     try:
-        return identify(handshake), None
+        return identify(handshake, originless_cookies=originless_cookies), None
     except Refused as exc:
         return None, exc.code
 

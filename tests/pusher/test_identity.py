@@ -103,7 +103,7 @@ async def closed_with(ws: Any) -> tuple[int, int]:
 async def test_auth_endpoints_take_a_bearer_token_or_the_session_with_csrf(
     server: Server, make_user: Any
 ) -> None:
-    alice = make_user("alice")
+    alice = await database_sync_to_async(make_user)("alice")
     cookie = await database_sync_to_async(session_cookie)(alice)
     ws = await socket(server)
     try:
@@ -135,7 +135,7 @@ async def test_logout_closes_the_signed_in_socket_for_good(
     a socket signed in through another session of the same user stays."""
     from beacon.identity import end_sessions
 
-    alice = make_user("alice")
+    alice = await database_sync_to_async(make_user)("alice")
     first = await database_sync_to_async(session_cookie)(alice)
     second = await database_sync_to_async(session_cookie)(alice)
     ended, kept = await socket(server), await socket(server)
@@ -154,7 +154,7 @@ async def test_logout_closes_the_signed_in_socket_for_good(
 async def test_deactivating_the_user_closes_a_bearer_signed_in_socket(
     server: Server, make_user: Any
 ) -> None:
-    bob = make_user("bob")
+    bob = await database_sync_to_async(make_user)("bob")
     ws = await socket(server)
     try:
         await signin(server, ws, {"Authorization": f"Bearer {token(bob)}"})
@@ -171,7 +171,7 @@ async def test_revoke_ends_the_channels_of_that_stream(server: Server, make_user
     from beacon.chat.models import Membership, Room
     from beacon.pusher.server import trigger
 
-    carol = make_user("carol")
+    carol = await database_sync_to_async(make_user)("carol")
     cookie = await database_sync_to_async(session_cookie)(carol)
 
     def make_room() -> Room:

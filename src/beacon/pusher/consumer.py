@@ -24,6 +24,7 @@ origin, as Pusher's is (mobile and server clients send none).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -214,6 +215,9 @@ class PusherConsumer(AsyncWebsocketConsumer):
                 await handler(message)
         except StopConsumer:
             pass
+        finally:
+            # Whatever ended the socket, it leaves the hub, the registry and presence.
+            await asyncio.shield(self.teardown())
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -266,14 +270,22 @@ class PusherConsumer(AsyncWebsocketConsumer):
         await self.close(code=int(code))
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
-        if self.active:
-            self.active = False
-            self.outbox.stop()
-            await self.hub.detach(self.outbox)
-            await self._unregister()
-            for name in list(self.subs):
-                await self._leave(name)
+        await self.teardown()
         await super().websocket_disconnect(message)
+
+    async def teardown(self) -> None:
+        """Once, whatever ends the socket; each step runs even if one before failed."""
+        if not self.active:
+            return
+        self.active = False
+        self.outbox.stop()
+        try:
+            await self.hub.detach(self.outbox)
+        except Exception:
+            log.exception("beacon: detaching a Pusher socket from the hub failed")
+        await self._unregister()
+        for name in list(self.subs):
+            await self._leave(name)
 
     @property
     def closing(self) -> bool:

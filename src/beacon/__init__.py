@@ -12,8 +12,8 @@ below it (the contract in ``pyproject.toml``, checked by ``make lint``):
 * front doors — ``doors/websocket`` (``BeaconConsumer`` for ``ws/``,
   ``NotificationConsumer`` for ``ws/notifications/``: a socket's lifecycle and its
   frames), ``views`` (HTTP JSON), ``middleware`` (origin check, session auth),
-  ``checks`` (system checks). SSE and Pusher doors are to come as siblings of
-  ``doors/websocket``, each a hub sink through an outbox;
+  ``checks`` (system checks), ``pusher/`` (the Pusher protocol door, a hub sink
+  through an outbox like ``doors/websocket``); an SSE door is to come as a sibling;
 * services of a server process — ``notifications`` (``notify``, unread counts, read
   state, the ``user`` policy), ``presence`` (who is on a stream), ``shutdown``
   (SIGTERM: 4012 and drain);

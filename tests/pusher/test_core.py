@@ -91,6 +91,27 @@ def test_close_codes_are_in_the_ranges_pusher_js_acts_on() -> None:
     assert all(4300 <= c < 4400 for c in protocol.ErrorCode)
 
 
+def test_every_beacon_close_reads_as_a_pusher_code() -> None:
+    """What the outbox, the hub's drain and the identity registry close with: only an
+    ended identity is final (40xx) for pusher-js; the rest reconnect (41xx, 42xx)."""
+    from beacon.protocol import CloseCode as Beacon
+    from beacon.pusher.consumer import CLOSES
+
+    final = {Beacon.UNAUTHENTICATED, protocol.CloseCode.UNAUTHORIZED}
+    for code in (
+        Beacon.SERVER_RESTART,
+        Beacon.TOO_SLOW,
+        Beacon.INTERNAL_ERROR,
+        Beacon.CREDENTIAL_EXPIRED,
+        Beacon.TOO_MANY_CONNECTIONS,
+        *final,
+    ):
+        pusher_code, message = CLOSES[code]
+        assert message
+        assert (4000 <= pusher_code < 4100) == (code in final), code
+    assert CLOSES[Beacon.SERVER_RESTART][0] == protocol.CloseCode.OVER_CAPACITY
+
+
 def test_connection_established_has_data_as_a_json_string() -> None:
     socket_id = protocol.new_socket_id()
     assert protocol.SOCKET_ID.fullmatch(socket_id)

@@ -187,6 +187,22 @@ def test_signin_and_notify_reach_server_to_user(server: Server, js: Driver, cook
     assert got["data"]["message"] == "from beacon" and got["data"]["unread"] == 1
 
 
+def test_logout_disconnects_a_signed_in_pusher_js_for_good(
+    server: Server, js: Driver, cookie: Any
+) -> None:
+    """The session pusher-js signed in with ends: 4009, which pusher-js reads as
+    refused (it disconnects and does not reconnect)."""
+    from beacon.identity import end_sessions
+
+    _, key = cookie("alice")
+    js.connect("alice", server.port, cookie=key)
+    js.call("signin", name="alice")
+    end_sessions(session_keys=[key])
+    error = js.wait_event(lambda e: e.get("event") == "error" and e["name"] == "alice")
+    assert error["error"]["code"] == 4009
+    js.wait_event(lambda e: e.get("event") == "state" and e["state"] == "disconnected")
+
+
 def test_beacon_publish_reaches_pusher_js_and_beacon_resumes_pusher_events(
     server: Server, js: Driver, cookie: Any
 ) -> None:

@@ -1,6 +1,6 @@
 """The outbox: one connection's way out, the same for every front door.
 
-A front door (the WebSocket consumer today; an SSE response or a Pusher socket next)
+A front door (the WebSocket consumer, the Pusher socket; an SSE response next)
 makes an :class:`Outbox` from two coroutine functions — *send this text*, *close with
 this code* — fills :attr:`Outbox.tracks` with the streams it subscribes to, and
 attaches the outbox to the hub, whose :class:`~beacon.fanout.hub.Sink` it is.
@@ -31,6 +31,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Any, Generic, TypeVar
 
 from channels.db import database_sync_to_async
@@ -125,12 +126,16 @@ class Outbox(Generic[T]):
         if self.writer is None:
             self.writer = asyncio.get_running_loop().create_task(self._write_backlog())
 
-    async def close(self, code: CloseCode) -> None:
-        """Close once, with a documented code: the one way a connection is closed."""
+    async def close(self, code: IntEnum) -> None:
+        """Close once, with a documented code: the one way a connection is closed.
+
+        A door with codes of its own (Pusher's) passes them; its close function maps
+        the outbox's and the hub's (4011, 4012, 4013) onto its own.
+        """
         if self._closed(code):
             await self._close(int(code))
 
-    def _closed(self, code: CloseCode) -> bool:
+    def _closed(self, code: IntEnum) -> bool:
         """Mark the connection closing (and count why); False if it already was."""
         if self.closing:
             return False

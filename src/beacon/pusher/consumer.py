@@ -1,20 +1,25 @@
 """The Pusher door: ``ws[s]://HOST/app/{key}?protocol=7``, one more sink of the hub.
 
 A socket subscribes the hub to the Beacon stream of each channel it joins (``mapping``),
-so what ``beacon.publish`` or the HTTP API stores reaches it, and what it receives it
-reads as Pusher events. Frames leave through one ordered, bounded queue per socket;
-the hub's offer never waits. Seqs are checked per stream: a duplicate (the log
-watcher's overlap) is dropped, a gap is filled from the log first.
+so what ``beacon.publish`` or the HTTP API stores reaches it. Its way out is the
+:class:`~beacon.fanout.outbox.Outbox` every front door has (eager send, bounded backlog,
+seq order, gap fill, one close): the send function the door gives it reads each Beacon
+frame as the Pusher events of the socket's channels on that stream (``_send_out``), and
+its close function answers every close with a Pusher code (``_close_code``).
 
 Presence and channel occupancy use Beacon's presence store (Redis across processes):
 ``member_added`` only for a user's first socket on a channel, ``member_removed`` only
 for the last, and a killed process's members leave within the presence TTL.
 
 Who a socket is: nobody until ``pusher:signin`` (a signature made by the user-auth
-endpoint) names a user. Private and presence subscriptions carry their own proof (the
-channel auth signature); public ones are asked of the stream's policy with that user.
-The handshake's session cookie is ignored: this door is open to every origin, as
-Pusher's is (mobile and server clients send none).
+endpoint) names a user. A signed-in socket joins the identity registry
+(``beacon.identity.control``): the session the user-auth request came from ending, or
+the user deactivated or deleted, closes it with 4009 (final: pusher-js does not
+reconnect), and ``beacon.revoke(stream)`` ends its channels on that stream with
+``pusher:subscription_error`` (403). Private and presence subscriptions carry their own
+proof (the channel auth signature); public ones are asked of the stream's policy with
+that user. The handshake's session cookie is ignored: this door is open to every
+origin, as Pusher's is (mobile and server clients send none).
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ import asyncio
 import json
 import logging
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -34,7 +38,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from . import core, protocol, webhooks
 from .apps import App
-from .mapping import beacon_data, beacon_type, read_frame, stream_for
+from .core import BeaconCloseCode, Identity, Outbox, Track, get_registry
+from .mapping import Event, beacon_data, beacon_type, read_frame, stream_for
 from .protocol import Channel, CloseCode, ErrorCode, FrameError, Kind
 
 log = logging.getLogger("beacon.pusher")
@@ -54,10 +59,47 @@ class Sub:
     presence_key: str | None = None
 
 
-@dataclass(eq=False, slots=True)
-class StreamState:
+@dataclass(eq=False, slots=True, kw_only=True)
+class StreamTrack(Track):
+    """A Beacon stream in the socket's outbox, and the channels that read it."""
+
     channels: list[str] = field(default_factory=list)
-    last: int = 0
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SignedIn(Identity):
+    """A ``pusher:signin``'s identity: the user-auth request's session, by its hash.
+
+    The socket never sees the session key, only the keyed hash the user-auth endpoint
+    signed into ``user_data`` (what ``end_sessions`` names sessions by).
+    """
+
+    sid: str | None = None
+
+    @property
+    def session_id(self) -> str | None:
+        return self.sid
+
+
+#: How a Pusher socket answers each close: (Pusher code, message). Beacon's codes are
+#: those the outbox, the hub (shutdown) and the identity registry close with; a Pusher
+#: client reads 40xx as final, so only an ended identity gets one.
+CLOSES: dict[int, tuple[CloseCode, str]] = {
+    BeaconCloseCode.SERVER_RESTART: (CloseCode.OVER_CAPACITY, "Server restarting: reconnect"),
+    BeaconCloseCode.TOO_MANY_CONNECTIONS: (
+        CloseCode.OVER_CAPACITY,
+        "Too many connections for this user: reconnect later",
+    ),
+    BeaconCloseCode.TOO_SLOW: (CloseCode.RECONNECT, "Too slow a reader: reconnect"),
+    BeaconCloseCode.INTERNAL_ERROR: (CloseCode.RECONNECT, "Internal error: reconnect"),
+    BeaconCloseCode.CREDENTIAL_EXPIRED: (
+        CloseCode.RECONNECT,
+        "Credential expired: reconnect and sign in again",
+    ),
+    BeaconCloseCode.UNAUTHENTICATED: (CloseCode.UNAUTHORIZED, "Signed out: connection ended"),
+    CloseCode.UNAUTHORIZED: (CloseCode.UNAUTHORIZED, "Connections terminated"),
+    CloseCode.PONG_NOT_RECEIVED: (CloseCode.PONG_NOT_RECEIVED, "Pong reply not received"),
+}
 
 
 # -- presence and occupancy announcements (one keeper each per event loop) -------------
@@ -144,18 +186,20 @@ def _may_subscribe(stream: str, user: Any) -> bool:
     return bool(policy.can_subscribe(user, key))
 
 
-def _open_stream(stream: str, cache: bool) -> tuple[int, tuple[int, str] | None]:
-    """The stream's newest seq (creating it) and, for a cache channel, its last event."""
+def _open_stream(stream: str, cache: bool) -> tuple[Any, tuple[int, str] | None]:
+    """The stream's position (creating it) and, for a cache channel, its last event."""
     pos = core.position(stream)
     assert pos is not None
-    return pos.last_seq, (core.last_event(stream) if cache else None)
+    return pos, (core.last_event(stream) if cache else None)
 
 
 class PusherConsumer(AsyncWebsocketConsumer):
     app: App
     socket_id: str
+    outbox: Outbox[StreamTrack]
+    identity: Identity
     active = False
-    closing = False
+    registered = False
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Channels' loop without a channel-layer channel per socket (the hub fans out)."""
@@ -171,14 +215,22 @@ class PusherConsumer(AsyncWebsocketConsumer):
                 await handler(message)
         except StopConsumer:
             pass
+        finally:
+            # Whatever ended the socket, it leaves the hub, the registry and presence.
+            await asyncio.shield(self.teardown())
 
     # -- lifecycle ---------------------------------------------------------------------
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
+        self.outbox = Outbox(
+            self._send_out,
+            self._close_code,
+            queue_size=MAX_QUEUE,
+            page_size=core.get_config()["REPLAY_PAGE_SIZE"],
+        )
         self.subs: dict[str, Sub] = {}
-        self.streams: dict[str, StreamState] = {}
-        self.out: deque[Any] = deque()
-        self.writer: asyncio.Task[None] | None = None
+        #: The socket's streams (the outbox's tracks); the identity registry reads them.
+        self.streams = self.subscriptions = self.outbox.tracks
         from django.contrib.auth.models import AnonymousUser
 
         self.user: Any = AnonymousUser()
@@ -207,46 +259,55 @@ class PusherConsumer(AsyncWebsocketConsumer):
             rate=app.client_event_rate, burst=app.client_event_rate * 2
         )
         self.hub = core.get_hub()
-        await self.hub.attach(self)
+        self.registry = get_registry()
         self.active = True
-        self._queue(protocol.connection_established(self.socket_id, app.activity_timeout))
+        await self.hub.attach(self.outbox)
+        await self._push(protocol.connection_established(self.socket_id, app.activity_timeout))
 
     async def _refuse(self, code: CloseCode, message: str) -> None:
-        self.closing = True
+        self.outbox.stop()
         await self.send(protocol.error_frame(message, int(code)))
         await self.close(code=int(code))
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
-        if self.active:
-            self.active = False
-            self.closing = True
-            if self.writer is not None:
-                self.writer.cancel()
-            await self.hub.detach(self)
-            for name in list(self.subs):
-                await self._leave(name)
+        await self.teardown()
         await super().websocket_disconnect(message)
 
-    async def close_with(self, code: Any) -> None:
-        """Beacon's shutdown drain closes every hub connection with 4012; a Pusher
-        client reads 40xx as final, so it gets 4100 (reconnect after a second)."""
-        self.close_soon(CloseCode.OVER_CAPACITY, "Server restarting: reconnect")
-
-    def close_soon(self, code: CloseCode, message: str) -> None:
-        """Stop sending, then say why and close (from the hub's stack, which never waits)."""
-        if not self.closing:
-            self.closing = True
-            self.out.clear()
-            asyncio.get_running_loop().create_task(self._shut(code, message))
-
-    async def _shut(self, code: CloseCode, message: str) -> None:
+    async def teardown(self) -> None:
+        """Once, whatever ends the socket; each step runs even if one before failed."""
+        if not self.active:
+            return
+        self.active = False
+        self.outbox.stop()
         try:
-            await self.base_send(
-                {"type": "websocket.send", "text": protocol.error_frame(message, int(code))}
-            )
-            await self.close(code=int(code))
+            await self.hub.detach(self.outbox)
+        except Exception:
+            log.exception("beacon: detaching a Pusher socket from the hub failed")
+        await self._unregister()
+        for name in list(self.subs):
+            await self._leave(name)
+
+    @property
+    def closing(self) -> bool:
+        return self.outbox.closing
+
+    async def close_with(self, code: Any) -> None:
+        """Close once, through the outbox (the identity registry's way in too)."""
+        await self.outbox.close(code)
+
+    async def _close_code(self, code: int) -> None:
+        """The outbox's close: say why in ``pusher:error``, then close, with a Pusher
+        code (``CLOSES``: Beacon's 4012 on SIGTERM is 4100, never a final 40xx)."""
+        pusher_code, message = CLOSES.get(code, (CloseCode.RECONNECT, "Reconnect"))
+        try:
+            await self._push(protocol.error_frame(message, int(pusher_code)))
+            await self.close(code=int(pusher_code))
         except Exception:  # the client is gone already
             pass
+
+    async def _push(self, text: str) -> None:
+        """Send one Pusher frame of the door's own (replies, subscription answers)."""
+        await self.base_send({"type": "websocket.send", "text": text})
 
     # -- incoming ------------------------------------------------------------------------
 
@@ -256,11 +317,11 @@ class PusherConsumer(AsyncWebsocketConsumer):
         self.last_heard = time.monotonic()
         size = len(text_data) if text_data is not None else len(bytes_data or b"")
         if size > self.app.max_message_bytes:
-            self._queue(protocol.error_frame("Message too large", ErrorCode.GENERIC))
+            await self._push(protocol.error_frame("Message too large", ErrorCode.GENERIC))
             return
         if not self.bucket.take(self.last_heard):
             limited = ErrorCode.CLIENT_EVENT_RATE_LIMIT
-            self._queue(protocol.error_frame("Too many messages", limited))
+            await self._push(protocol.error_frame("Too many messages", limited))
             return
         try:
             if text_data is None:
@@ -268,15 +329,15 @@ class PusherConsumer(AsyncWebsocketConsumer):
             incoming = protocol.parse_frame(text_data)
             await self.handle(incoming)
         except FrameError as exc:
-            self._queue(protocol.error_frame(exc.message, exc.code))
+            await self._push(protocol.error_frame(exc.message, exc.code))
         except Exception:
             log.exception("beacon: error while handling a Pusher frame")
-            self._queue(protocol.error_frame("Internal error", ErrorCode.GENERIC))
+            await self._push(protocol.error_frame("Internal error", ErrorCode.GENERIC))
 
     async def handle(self, incoming: protocol.Incoming) -> None:
         event = incoming.event
         if event == "pusher:ping":
-            self._queue(protocol.PONG)
+            await self._push(protocol.PONG)
         elif event == "pusher:pong":
             pass
         elif event == "pusher:subscribe":
@@ -300,16 +361,16 @@ class PusherConsumer(AsyncWebsocketConsumer):
             channel = protocol.parse_channel(name)
         except protocol.ChannelNameError as exc:
             shown = name[:200] if isinstance(name, str) else ""
-            self._queue(protocol.subscription_error(shown, 400, str(exc), "InvalidChannel"))
+            await self._push(protocol.subscription_error(shown, 400, str(exc), "InvalidChannel"))
             return
         if channel.name in self.subs:
             presence = await self._presence(channel.name)
-            self._queue(protocol.subscription_succeeded(channel.name, presence))
+            await self._push(protocol.subscription_succeeded(channel.name, presence))
             return
         refusal = await self._check(channel, data)
         if refusal is not None:
             status, error = refusal
-            self._queue(protocol.subscription_error(channel.name, status, error))
+            await self._push(protocol.subscription_error(channel.name, status, error))
             return
         stream = _stream(self.app, channel)
         assert stream is not None  # _check refused what maps to no stream
@@ -317,27 +378,37 @@ class PusherConsumer(AsyncWebsocketConsumer):
         if channel.kind is Kind.PRESENCE:
             user_id, user_info = self._member(data)
             sub.user_id, sub.presence_key = user_id, _presence_key(self.app, channel.name)
-        last, cached = await core.database_sync_to_async(_open_stream)(stream, channel.cache)
+        position, cached = await core.database_sync_to_async(_open_stream)(stream, channel.cache)
         self.subs[channel.name] = sub
-        state = self.streams.get(stream)
-        if state is None:
-            state = self.streams[stream] = StreamState(last=last)
-            await self.hub.add(stream, self, last)
-        state.channels.append(channel.name)
-        # Occupied before the first member is added, as Pusher's webhooks come.
-        occupancy = (_occupancy_key(self.app), f"{self.socket_id}/{channel.name}")
-        await occupancy_keeper().join(*occupancy, channel.name, protocol.dumps(channel.name))
-        presence = None
-        if sub.presence_key is not None:
-            assert sub.user_id is not None
-            entry = protocol.dumps([sub.user_id, user_info])
-            members = await presence_keeper().join(
-                sub.presence_key, self.socket_id, sub.user_id, entry
-            )
-            presence = protocol.presence_data(_members(members))
-        self._queue(protocol.subscription_succeeded(channel.name, presence))
-        if channel.cache:
-            self._queue(self._cached(channel.name, cached))
+        track = self.streams.get(stream)
+        new = track is None
+        if track is None:
+            track = StreamTrack(stream=stream, epoch=position.epoch, last=position.last_seq)
+            self.streams[stream] = track
+        # Held until the answer is out: the stream's events queue behind it (the outbox).
+        async with track.lock:
+            if new:
+                await self.hub.add(stream, self.outbox, position.last_seq, position.epoch)
+            track.channels.append(channel.name)
+            # Occupied before the first member is added, as Pusher's webhooks come.
+            occupancy = (_occupancy_key(self.app), f"{self.socket_id}/{channel.name}")
+            await occupancy_keeper().join(*occupancy, channel.name, protocol.dumps(channel.name))
+            presence = None
+            if sub.presence_key is not None:
+                assert sub.user_id is not None
+                entry = protocol.dumps([sub.user_id, user_info])
+                members = await presence_keeper().join(
+                    sub.presence_key, self.socket_id, sub.user_id, entry
+                )
+                presence = protocol.presence_data(_members(members))
+            await self._push(protocol.subscription_succeeded(channel.name, presence))
+            if channel.cache:
+                await self._push(self._cached(channel.name, cached))
+            # An event stored after the position read that reached the hub before this
+            # socket joined it: bring it from the log (as the WebSocket door does).
+            known = self.hub.known.get(stream, 0)
+            if known > track.last:
+                await self.outbox.catch_up(track, known)
 
     async def _check(self, channel: Channel, data: dict[str, Any]) -> tuple[int, str] | None:
         """Why a subscription is refused, as ``(status, error)``, or None."""
@@ -413,19 +484,32 @@ class PusherConsumer(AsyncWebsocketConsumer):
         sub = self.subs.pop(name, None)
         if sub is None:
             return
-        state = self.streams.get(sub.stream)
-        if state is not None:
-            if name in state.channels:
-                state.channels.remove(name)
-            if not state.channels:
+        track = self.streams.get(sub.stream)
+        if track is not None:
+            if name in track.channels:
+                track.channels.remove(name)
+            if not track.channels:
                 del self.streams[sub.stream]
-                await self.hub.remove(sub.stream, self)
+                await self.hub.remove(sub.stream, self.outbox)
         try:
             if sub.presence_key is not None:
                 await presence_keeper().leave(sub.presence_key, self.socket_id)
             await occupancy_keeper().leave(_occupancy_key(self.app), f"{self.socket_id}/{name}")
         except Exception:
             log.exception("beacon: presence leave failed for %s", name)
+
+    async def revoked(self, stream: str) -> None:
+        """``beacon.revoke(stream)``: the policy refuses the signed-in user now. Each
+        channel on the stream ends as an unsubscribe would, and the client is told
+        with ``pusher:subscription_error`` (403); subscribing again asks anew."""
+        track = self.streams.get(stream)
+        if track is None or stream == self.control or self.closing:
+            return
+        for name in list(track.channels):
+            await self._leave(name)
+            await self._push(
+                protocol.subscription_error(name, 403, "Access revoked by the stream's policy")
+            )
 
     # -- sign-in and client events -----------------------------------------------------
 
@@ -436,19 +520,38 @@ class PusherConsumer(AsyncWebsocketConsumer):
         ):
             raise FrameError("Invalid signin: the auth does not match", int(CloseCode.UNAUTHORIZED))
         try:
-            user_id = json.loads(user_data)["id"]
+            parsed = json.loads(user_data)
+            user_id = parsed["id"]
         except (ValueError, KeyError, TypeError):
             raise FrameError("user_data needs an id", int(CloseCode.UNAUTHORIZED)) from None
         if not isinstance(user_id, str) or not user_id:
             raise FrameError("user_data's id must be a string", int(CloseCode.UNAUTHORIZED))
+        await self._unregister()
         if self.control is not None:
-            await self.hub.remove(self.control, self)
+            self.streams.pop(self.control, None)
+            await self.hub.remove(self.control, self.outbox)
         self.user_id = user_id
         self.user = await core.database_sync_to_async(_load_user)(user_id)
         self.control = control_stream(self.app, user_id)
         if self.control is not None:
-            await self.hub.add(self.control, self, 0)
-        self._queue(protocol.signin_success(user_data))
+            self.streams[self.control] = StreamTrack(stream=self.control)
+            await self.hub.add(self.control, self.outbox, 0)
+        if self.user.is_authenticated:
+            sid, expires = _signed_identity(parsed)
+            self.identity = SignedIn(self.user, "pusher", expires_at=expires, sid=sid)
+            if not await self.registry.admit(self):
+                await self.close_with(BeaconCloseCode.TOO_MANY_CONNECTIONS)
+                return
+            self.registered = True
+        await self._push(protocol.signin_success(user_data))
+
+    async def _unregister(self) -> None:
+        if self.registered:
+            self.registered = False
+            try:
+                await self.registry.remove(self)
+            except Exception:
+                log.exception("beacon: leaving the identity registry failed")
 
     async def client_event(self, incoming: protocol.Incoming) -> None:
         name, event = incoming.channel, incoming.event
@@ -485,38 +588,30 @@ class PusherConsumer(AsyncWebsocketConsumer):
         bucket = self.events_bucket if who is None else _user_bucket(self.app, who)
         return bucket.take(time.monotonic())
 
-    # -- outgoing: the hub's side ----------------------------------------------------------
+    # -- outgoing: the outbox's send function -------------------------------------------
 
-    def offer(self, stream: str | None, seq: int | None, frame: str) -> None:
-        """Called by the hub; never waits."""
-        if self.closing:
+    async def _send_out(self, text: str) -> None:
+        """What the outbox sends, as Pusher events: each Beacon frame of a stream goes to
+        the socket's channels on it; the hub's heartbeat is Pusher's ping."""
+        if text == core.PING_FRAME:
+            await self._heartbeat()
             return
-        if stream is None:
-            if frame == core.PING_FRAME:
-                self._heartbeat()
+        event = read_frame(text)
+        if event is None or event.stream is None:
+            return  # a Beacon control frame (a reset's ``subscribed``): Pusher has none
+        if event.stream == self.control:
+            await self.close_with(CloseCode.UNAUTHORIZED)
             return
-        if stream == self.control:
-            self.close_soon(CloseCode.UNAUTHORIZED, "Connections terminated")
-            return
-        state = self.streams.get(stream)
-        if state is None:
-            return
-        if seq is not None:
-            if seq <= state.last:
-                return
-            if seq > state.last + 1:
-                self.out.append(("fill", stream, state.last, seq))
-                state.last = seq
-                self._kick()
-                return
-            state.last = seq
-        self._deliver(state, frame)
+        track = self.streams.get(event.stream)
+        if track is not None:
+            for frame in self._frames(track, event):
+                await self._push(frame)
 
-    def _deliver(self, state: StreamState, frame: str) -> None:
-        event = read_frame(frame)
-        if event is None or (event.exclude is not None and event.exclude == self.socket_id):
-            return
-        for name in state.channels:
+    def _frames(self, track: StreamTrack, event: Event) -> list[str]:
+        if event.exclude is not None and event.exclude == self.socket_id:
+            return []
+        frames = []
+        for name in track.channels:
             if event.channel is not None and event.channel != name:
                 continue
             if event.event.startswith("pusher_internal:member_"):
@@ -524,67 +619,28 @@ class PusherConsumer(AsyncWebsocketConsumer):
                 if sub is None or sub.user_id == json.loads(event.data).get("user_id"):
                     continue  # a socket's own user is in its hash already
             extra = {"user_id": event.user_id} if event.user_id is not None else {}
-            self._queue(protocol.frame(event.event, event.data, name, **extra))
+            frames.append(protocol.frame(event.event, event.data, name, **extra))
+        return frames
 
-    def _heartbeat(self) -> None:
+    async def _heartbeat(self) -> None:
         silent = time.monotonic() - self.last_heard
         if silent > self.app.activity_timeout + min(PONG_GRACE_SECONDS, self.app.activity_timeout):
-            self.close_soon(CloseCode.PONG_NOT_RECEIVED, "Pong reply not received")
+            await self.close_with(CloseCode.PONG_NOT_RECEIVED)
             return
-        self._queue(protocol.PING)
+        await self._push(protocol.PING)
 
-    def _queue(self, item: Any) -> None:
-        if self.closing:
-            return
-        if len(self.out) >= MAX_QUEUE:
-            self.close_soon(CloseCode.RECONNECT, "Too slow a reader: reconnect")
-            return
-        self.out.append(item)
-        self._kick()
 
-    def _kick(self) -> None:
-        if self.writer is None:
-            self.writer = asyncio.get_running_loop().create_task(self._write())
-
-    async def _write(self) -> None:
-        try:
-            while self.out and not self.closing:
-                item = self.out.popleft()
-                if isinstance(item, str):
-                    await self.base_send({"type": "websocket.send", "text": item})
-                else:
-                    await self._fill(*item[1:])
-        except asyncio.CancelledError:
-            raise
-        except OSError:
-            self.out.clear()
-        except Exception:
-            log.exception("beacon: sending to a Pusher socket failed")
-            self.out.clear()
-        finally:
-            self.writer = None
-            if self.out:
-                self._kick()
-
-    async def _fill(self, stream: str, after: int, upto: int) -> None:
-        """Send the stream's stored events in ``(after, upto]`` in order (a gap)."""
-        while after < upto:
-            rows = await core.database_sync_to_async(core.events_after)(stream, after)
-            if not rows:
-                break
-            for seq, frame in rows:
-                if seq > upto:
-                    return
-                state = self.streams.get(stream)
-                if state is None:
-                    return
-                event = read_frame(frame)
-                if event is not None and not (event.exclude and event.exclude == self.socket_id):
-                    for name in state.channels:
-                        if event.channel is None or event.channel == name:
-                            text = protocol.frame(event.event, event.data, name)
-                            await self.base_send({"type": "websocket.send", "text": text})
-                after = seq
+def _signed_identity(user_data: dict[str, Any]) -> tuple[str | None, float | None]:
+    """The session hash and credential expiry the user-auth endpoint signed in
+    (``user_data["beacon"]``); none when another signer made the user data."""
+    beacon = user_data.get("beacon")
+    if not isinstance(beacon, dict):
+        return None, None
+    sid, expires = beacon.get("session"), beacon.get("expires")
+    return (
+        sid if isinstance(sid, str) else None,
+        float(expires) if isinstance(expires, int | float) else None,
+    )
 
 
 def _members(members: list[tuple[str, str]]) -> dict[str, Any]:

@@ -16,8 +16,13 @@ from ..conf import get_config
 from ..eventlog import events_after, events_before, position
 from ..exceptions import StreamError
 from ..fanout.hub import get_hub
+from ..fanout.outbox import Outbox, Track
+from ..identity.authenticators import token_user, verify_token
+from ..identity.control import get_registry
+from ..identity.core import Handshake, Identity, Refused, authenticators
 from ..presence import Keeper, display_name, make_store
 from ..protocol import PING_FRAME
+from ..protocol import CloseCode as BeaconCloseCode
 from ..publishing import apublish_ephemeral, publish, publish_ephemeral
 from ..ratelimit import TokenBucket
 from ..shutdown import draining
@@ -27,17 +32,25 @@ from .apps import Apps, parse_apps
 
 __all__ = [
     "PING_FRAME",
+    "BeaconCloseCode",
+    "Handshake",
+    "Identity",
     "Keeper",
+    "Outbox",
+    "Refused",
     "StreamError",
     "StreamPolicy",
     "TokenBucket",
+    "Track",
     "apublish_ephemeral",
+    "authenticators",
     "database_sync_to_async",
     "draining",
     "events_after",
     "get_apps",
     "get_config",
     "get_hub",
+    "get_registry",
     "install_shutdown",
     "last_event",
     "new_keeper",
@@ -48,7 +61,9 @@ __all__ = [
     "publish_ephemeral",
     "register",
     "registered",
+    "token_user",
     "transaction",
+    "verify_token",
 ]
 
 _apps: dict[str, tuple[Any, Apps]] = {}

@@ -110,6 +110,8 @@ class Event:
     exclude: str | None = None
     user_id: str | None = None
     ts: float | None = None
+    #: The Beacon stream the frame is of.
+    stream: str | None = None
 
 
 #: Beacon control frames, never sent to Pusher clients as events.
@@ -131,6 +133,7 @@ def read_frame(text: str) -> Event | None:
     if not isinstance(kind, str) or kind in CONTROL:
         return None
     ts = obj.get("ts") if isinstance(obj.get("ts"), int | float) else None
+    stream = _str_or_none(obj.get("stream"))
     name = obj.get("event")
     if isinstance(name, str) and isinstance(obj.get("data"), str):
         return Event(
@@ -140,9 +143,10 @@ def read_frame(text: str) -> Event | None:
             exclude=_str_or_none(obj.get("exclude")),
             user_id=_str_or_none(obj.get("user_id")),
             ts=ts,
+            stream=stream,
         )
     data = {k: v for k, v in obj.items() if k not in FRAME_KEYS}
-    return Event(event=kind, data=dumps(data), ts=ts)
+    return Event(event=kind, data=dumps(data), ts=ts, stream=stream)
 
 
 def _str_or_none(value: Any) -> str | None:

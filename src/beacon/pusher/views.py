@@ -1,12 +1,17 @@
 """HTTP: the auth endpoints pusher-js and Laravel Echo call, and Pusher's HTTP API.
 
-Auth endpoints (session-authenticated, CSRF-checked like any Django POST):
+Auth endpoints, authenticated as a WebSocket handshake is (``beacon.identity``): the
+session cookie (CSRF-checked like any Django POST), or ``Authorization: Bearer`` with a
+JWT (no CSRF: a browser never sends one on its own; Laravel Echo sends it from
+``auth.headers``). A refused token is 401, no user 403:
 
 * ``POST /pusher/auth`` and ``/broadcasting/auth`` (Echo's default) — form-encoded
   ``socket_id`` and ``channel_name``; the channel's stream policy decides; answers
   ``{"auth": "KEY:SIG"}`` (and ``channel_data`` on presence channels);
 * ``POST /pusher/user-auth`` — ``socket_id``; answers ``{"auth", "user_data"}`` for
   ``pusher:signin`` (then ``#server-to-user-{id}`` carries the user's notifications).
+  ``user_data["beacon"]`` names the request's session (a keyed hash, never the key)
+  and the token's expiry, so the signed-in socket ends with them.
 
 The HTTP API (signed by the server SDKs, so CSRF-exempt): ``POST /apps/{id}/events``,
 ``POST /apps/{id}/batch_events``, ``GET /apps/{id}/channels``, ``…/channels/{name}``,
@@ -24,6 +29,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.module_loading import import_string
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -55,13 +61,46 @@ def _error(status: int, message: str) -> HttpResponse:
     return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
 
 
+def _no_view(request: HttpRequest) -> HttpResponse:
+    return HttpResponse()
+
+
+def _requester(request: HttpRequest) -> core.Identity | HttpResponse:
+    """Who asks: a bearer JWT (when ``BearerTokenAuthenticator`` is configured), else
+    the session, CSRF-checked (these views are exempt from the middleware's check)."""
+    token = core.Handshake(
+        headers={"authorization": request.headers.get("Authorization", "")},
+        query={},
+        cookies={},
+    ).bearer_token()
+    if token is not None:
+        if not any(getattr(a, "method", None) == "bearer" for a in core.authenticators()):
+            return _error(401, "Bearer tokens are not enabled")
+        try:
+            claims = core.verify_token(token)
+            user = core.token_user(claims)
+        except core.Refused as exc:
+            return _error(401, f"Invalid bearer token: {exc.reason}")
+        return core.Identity(user, "bearer", expires_at=claims["exp"])
+    if not request.user.is_authenticated:
+        return _error(403, "Sign in first")
+    # A callback of its own: the views' ``csrf_exempt`` would make the check pass.
+    refused = CsrfViewMiddleware(_no_view).process_view(request, _no_view, (), {})
+    if refused is not None:
+        return _error(403, "CSRF check failed")
+    return core.Identity(request.user, "session", session_key=request.session.session_key)
+
+
+@csrf_exempt  # checked in _requester when the session is the credential
 @require_POST
 def channel_auth_view(request: HttpRequest) -> HttpResponse:
     app = _auth_app(request)
     if app is None:
         return _error(404, "Unknown app (pass app_key when several apps are configured)")
-    if not request.user.is_authenticated:
-        return _error(403, "Sign in first")
+    identity = _requester(request)
+    if isinstance(identity, HttpResponse):
+        return identity
+    user = identity.user
     socket_id = request.POST.get("socket_id", "")
     if not protocol.SOCKET_ID.fullmatch(socket_id):
         return _error(400, "Invalid socket_id")
@@ -78,11 +117,11 @@ def channel_auth_view(request: HttpRequest) -> HttpResponse:
         policy, key = core.policy_for(stream)
     except core.StreamError:
         return _error(404, "No Beacon stream for this channel")
-    if not policy.can_subscribe(request.user, key):
+    if not policy.can_subscribe(user, key):
         return _error(403, "Forbidden")
     if channel.kind is Kind.PRIVATE:
         return JsonResponse({"auth": channel_auth(app.key, app.secret, socket_id, channel.name)})
-    member = {"user_id": str(request.user.pk), "user_info": user_info(app, request.user)}
+    member = {"user_id": str(user.pk), "user_info": user_info(app, user)}
     channel_data = json.dumps(member)
     if len(json.dumps(member["user_info"])) > app.max_user_info_bytes:
         return _error(413, f"user_info is larger than {app.max_user_info_bytes} bytes")
@@ -90,17 +129,23 @@ def channel_auth_view(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"auth": signature, "channel_data": channel_data})
 
 
+@csrf_exempt  # checked in _requester when the session is the credential
 @require_POST
 def user_auth_view(request: HttpRequest) -> HttpResponse:
     app = _auth_app(request)
     if app is None:
         return _error(404, "Unknown app (pass app_key when several apps are configured)")
-    if not request.user.is_authenticated:
-        return _error(403, "Sign in first")
+    identity = _requester(request)
+    if isinstance(identity, HttpResponse):
+        return identity
     socket_id = request.POST.get("socket_id", "")
     if not protocol.SOCKET_ID.fullmatch(socket_id):
         return _error(400, "Invalid socket_id")
-    user_data = json.dumps({"id": str(request.user.pk), "user_info": user_info(app, request.user)})
+    user = identity.user
+    beacon = {"session": identity.session_id, "expires": identity.expires_at}
+    user_data = json.dumps(
+        {"id": str(user.pk), "user_info": user_info(app, user), "beacon": beacon}
+    )
     return JsonResponse(
         {"auth": user_auth(app.key, app.secret, socket_id, user_data), "user_data": user_data}
     )

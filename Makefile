@@ -8,7 +8,7 @@ PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/beacon
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: demo test test-unit test-postgres test-js lint services browser-deps bench bench-quick clean
+.PHONY: demo test test-unit test-postgres test-js js-deps vendor-js lint services browser-deps bench bench-quick clean
 
 # What the demo needs (all runtime extras), then what the tests and benchmarks add.
 $(BIN)/.runtime: pyproject.toml
@@ -31,7 +31,24 @@ demo: $(BIN)/.runtime
 services:
 	bash .ci/services.sh
 
-test: $(BIN)/.installed services lint test-unit test-postgres test-js test-django6
+test: $(BIN)/.installed services js-deps lint test-unit test-postgres test-js test-django6
+
+# The real Pusher clients the tests drive (pusher-js, Laravel Echo), pinned by the lock file.
+PUSHER_JS := tests/js/pusher
+$(PUSHER_JS)/node_modules/.installed: $(PUSHER_JS)/package.json $(PUSHER_JS)/package-lock.json
+	npm ci --prefix $(PUSHER_JS) --no-audit --no-fund
+	touch $@
+
+js-deps: $(PUSHER_JS)/node_modules/.installed
+
+# The demo serves the packages' browser builds as static files: copy them after an upgrade.
+VENDOR := demo/static/demo/vendor
+vendor-js: js-deps
+	cp $(PUSHER_JS)/node_modules/pusher-js/dist/web/pusher.min.js $(VENDOR)/
+	cp $(PUSHER_JS)/node_modules/pusher-js/dist/web/pusher.min.js.LICENSE.txt $(VENDOR)/
+	cp $(PUSHER_JS)/node_modules/pusher-js/LICENCE $(VENDOR)/pusher-js.LICENCE
+	cp $(PUSHER_JS)/node_modules/laravel-echo/dist/echo.iife.js $(VENDOR)/
+	cp $(PUSHER_JS)/node_modules/laravel-echo/LICENSE.md $(VENDOR)/laravel-echo.LICENSE.md
 
 # ruff; mypy over src/ (strictness in pyproject.toml); the import contract (the layers
 # in pyproject.toml's [tool.importlinter]: no module imports a higher layer, no cycles).
@@ -41,11 +58,11 @@ lint: $(BIN)/.installed
 	$(BIN)/lint-imports
 
 # Embedded mode: SQLite, in-memory layer (tests that need Redis start their own servers).
-test-unit: $(BIN)/.installed
+test-unit: $(BIN)/.installed js-deps
 	$(BIN)/pytest -q -m "not postgres" -p no:cacheprovider
 
 # The same code on PostgreSQL and Redis (the pubsub layer), browser tests aside.
-test-postgres: $(BIN)/.installed
+test-postgres: $(BIN)/.installed js-deps
 	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(BIN)/pytest -q -m "not browser" -p no:cacheprovider
 
 # Django 6.x needs Python >= 3.12: the core tests again in a second virtualenv.
@@ -74,4 +91,4 @@ bench-quick: $(BIN)/.installed
 	$(BIN)/python -m bench.run --quick
 
 clean:
-	rm -rf $(VENV) $(VENV6) db.sqlite3* test-db.sqlite3* test-output staticfiles
+	rm -rf $(VENV) $(VENV6) db.sqlite3* test-db.sqlite3* test-output staticfiles $(PUSHER_JS)/node_modules

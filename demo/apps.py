@@ -6,4 +6,4 @@ class DemoConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (connects post_save receivers)
+        from . import pusher_policy, signals  # noqa: F401  (receivers, the Pusher policy)

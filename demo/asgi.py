@@ -10,9 +10,15 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
-from beacon.routing import websocket_application  # noqa: E402
+from beacon.pusher.routing import pusher_websocket  # noqa: E402
+from beacon.routing import http_application, websocket_application  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application()})
+application = ProtocolTypeRouter(
+    {
+        "http": http_application(django_asgi_app),
+        "websocket": pusher_websocket(websocket_application()),
+    }
+)
 
 if os.environ.get("BEACON_GC_TUNED"):
     # A process holding thousands of long-lived sockets: keep what start-up made out

@@ -92,10 +92,11 @@ def _room_context(request: HttpRequest, found: Room, member_form: MemberForm) ->
 @login_required
 @require_POST
 def add_member(request: HttpRequest, room_id: int) -> HttpResponse:
-    """Members of a private room may add others to it."""
+    """Members of a private room may add others to it; nobody adds people to a public
+    room (they join it themselves by entering it)."""
     found = find_room(str(room_id))
-    if found is None or not found.is_member(request.user):
-        raise Http404("No such room, or you are not a member.")
+    if found is None or not found.is_private or not found.is_member(request.user):
+        raise Http404("No such private room, or you are not a member.")
     form = MemberForm(request.POST)
     if not form.is_valid():
         return render(request, "demo/room.html", _room_context(request, found, form), status=400)

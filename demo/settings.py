@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -37,6 +38,8 @@ if not SECRET_KEY:
 DEBUG = env_bool("DJANGO_DEBUG", not PRODUCTION)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+# Who may read /metrics besides staff (demo.views.metrics): the scraper's addresses.
+METRICS_ALLOWED_ADDRS = env_list("DEMO_METRICS_ALLOWED_ADDRS", "127.0.0.1,::1")
 
 INSTALLED_APPS = [
     "daphne",
@@ -62,6 +65,33 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# Content-Security-Policy: the site's own scripts, styles, images and sockets only;
+# the one inline script (the import map) carries the response's nonce. Django 6 has
+# this built in; older versions get demo/csp.py's equivalent middleware.
+try:
+    from django.utils.csp import CSP as _CSP  # Django >= 6.0
+except ImportError:
+    _CSP = None  # type: ignore[misc, assignment]  # Django 5.2: demo/csp.py instead
+_SELF, _NONCE = ("'self'", "<nonce>") if _CSP is None else (_CSP.SELF, _CSP.NONCE)
+DEMO_CSP = {
+    "default-src": [_SELF],
+    "script-src": [_SELF, _NONCE],
+    "style-src": [_SELF],
+    "img-src": [_SELF],
+    "connect-src": [_SELF],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "form-action": [_SELF],
+    "frame-ancestors": ["'none'"],
+}
+if _CSP is None:
+    MIDDLEWARE.append("demo.csp.ContentSecurityPolicyMiddleware")
+    _CSP_CONTEXT = "demo.csp.nonce"
+else:
+    SECURE_CSP = DEMO_CSP
+    MIDDLEWARE.append("django.middleware.csp.ContentSecurityPolicyMiddleware")
+    _CSP_CONTEXT = "django.template.context_processors.csp"
+
 ROOT_URLCONF = "demo.urls"
 ASGI_APPLICATION = "demo.asgi.application"
 
@@ -75,6 +105,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                _CSP_CONTEXT,
             ],
         },
     },
@@ -130,16 +161,47 @@ else:
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "memory://")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
 
-BEACON = {
+BEACON: dict[str, Any] = {
     key: float(os.environ[f"BEACON_{key}"])
     for key in (
         "LOG_POLL_SECONDS",
         "HEARTBEAT_SECONDS",
         "PRESENCE_TTL_SECONDS",
         "SOCKET_MAX_BYTES",
+        "SSE_KEEPALIVE_SECONDS",
     )
     if os.environ.get(f"BEACON_{key}")
 }
+# All three credentials; the bearer token as djangorestframework-simplejwt makes it by
+# default (HS256 with SECRET_KEY, the user id in "user_id").
+BEACON["AUTHENTICATORS"] = [
+    "beacon.identity.SessionAuthenticator",
+    "beacon.identity.TicketAuthenticator",
+    "beacon.identity.BearerTokenAuthenticator",
+]
+BEACON.update(
+    {
+        key: int(os.environ[f"BEACON_{key}"])
+        for key in ("TICKET_SECONDS", "MAX_CONNECTIONS_PER_USER", "HTTP_WRITES_PER_MINUTE")
+        if os.environ.get(f"BEACON_{key}")
+    }
+)
+if os.environ.get("BEACON_REVALIDATE_SECONDS"):
+    BEACON["REVALIDATE_SECONDS"] = float(os.environ["BEACON_REVALIDATE_SECONDS"])
+
+# One Pusher app (docs/pusher.md). The demo secret is refused by `check --deploy`; in
+# production the Pusher door is off until BEACON_PUSHER_SECRET is set.
+PUSHER_SECRET = os.environ.get("BEACON_PUSHER_SECRET", "" if PRODUCTION else "demo-secret")
+BEACON["PUSHER_APPS"] = [
+    {
+        "id": os.environ.get("BEACON_PUSHER_APP_ID", "100001"),
+        "key": os.environ.get("BEACON_PUSHER_KEY", "demo-key"),
+        "secret": PUSHER_SECRET,
+        "client_events": True,
+        "webhook_url": os.environ.get("BEACON_PUSHER_WEBHOOK_URL") or None,
+        "activity_timeout": int(os.environ.get("BEACON_PUSHER_ACTIVITY_TIMEOUT", "120")),
+    }
+] if PUSHER_SECRET else []
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

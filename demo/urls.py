@@ -2,8 +2,6 @@ from django.contrib import admin
 from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path
 
-from beacon.metrics import metrics_view
-
 from . import views
 
 urlpatterns = [
@@ -14,8 +12,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("beacon/", include("beacon.urls")),
-    path("metrics", metrics_view, name="metrics"),
+    path("metrics", views.metrics, name="metrics"),
     path("rooms/", include("demo.chat_urls")),
+    path("pusher/demo/", views.pusher_demo, name="pusher-demo"),
+    path("pusher/demo/note/", views.pusher_note, name="pusher-note"),
+    path("", include("beacon.pusher.urls")),
 ]
 
 # Daphne serves no static files itself: with DEBUG on (``make demo``) Django does.

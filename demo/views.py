@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from beacon import notify
+from beacon.identity.limits import user_rate_limited
+from beacon.metrics import metrics_view
 
 from .forms import CommentForm, NotifyForm, PostForm
 from .models import Post
@@ -47,6 +50,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
+@user_rate_limited
 def send_notification(request: HttpRequest) -> HttpResponse:
     form = NotifyForm(request.POST, sender=request.user)
     if not form.is_valid():
@@ -101,3 +105,46 @@ def post_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {"post": post, "comments": comments, "form": form},
         status=status,
     )
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    """``/metrics`` for staff, or for the addresses in ``METRICS_ALLOWED_ADDRS``.
+
+    ``make demo`` has no Nginx in front to keep it internal; behind Nginx (with the
+    server's ``--proxy-headers``) the address is the real client's.
+    """
+    allowed = request.META.get("REMOTE_ADDR") in settings.METRICS_ALLOWED_ADDRS
+    if not (allowed or request.user.is_staff):
+        return HttpResponseForbidden("metrics are for staff and the allowed addresses\n")
+    return metrics_view(request)
+
+
+@login_required
+def pusher_demo(request: HttpRequest) -> HttpResponse:
+    """Laravel Echo (pusher-js underneath), served as is, on Beacon's Pusher door."""
+    from django.http import Http404
+
+    from beacon.pusher.core import get_apps
+
+    app = next(iter(get_apps().by_key.values()), None)
+    if app is None:
+        raise Http404("no Pusher app is configured (BEACON_PUSHER_SECRET)")
+    context = {
+        "pusher": {"key": app.key, "tls": request.is_secure(), "name": request.user.get_username()}
+    }
+    return render(request, "demo/pusher.html", context)
+
+
+@login_required
+@require_POST
+def pusher_note(request: HttpRequest) -> HttpResponse:
+    """A note for ``private-demo.notes``, to the others (Echo's ``X-Socket-Id``): the
+    page shows its own note at once. Stored in the log, then sent."""
+    from beacon.pusher.server import trigger
+
+    text = request.POST.get("text", "").strip()[:200]
+    if not text:
+        return HttpResponse("a note needs text", status=400)
+    note = {"text": text, "author": request.user.get_username()}
+    trigger("private-demo.notes", "note", note, socket_id=request.headers.get("X-Socket-Id"))
+    return HttpResponse(status=204)

@@ -13,6 +13,12 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 
 from beacon.routing import websocket_urlpatterns
+from beacon.streams import StreamPolicy, register
+
+# Namespaces the tests publish to from code (``publish()`` refuses a namespace with no
+# policy); nobody may subscribe to them.
+register("news", StreamPolicy)
+register("load", StreamPolicy)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pytest
 from django.db import transaction
 
 import beacon
+import beacon.chat
 from beacon import eventlog, mark_read, notify, notify_many, publish, send_notification
 from beacon.exceptions import PublishError
 from beacon.fanout import relay as transport
@@ -27,20 +28,42 @@ def delivered(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int | None, st
 
 def test_public_api_is_pinned() -> None:
     assert sorted(beacon.__all__) == [
+        "BeaconError",
+        "Forbidden",
+        "ProtocolError",
+        "PublishError",
+        "StreamError",
+        "StreamPolicy",
         "anotify",
         "anotify_many",
         "apublish",
         "apublish_ephemeral",
+        "arevoke",
         "mark_read",
         "notify",
         "notify_many",
         "publish",
         "publish_ephemeral",
+        "register",
+        "revoke",
         "send_notification",
         "unread_count",
+        "user_stream",
     ]
     for name in beacon.__all__:
         assert callable(getattr(beacon, name))
+    assert sorted(beacon.chat.__all__) == [
+        "InvalidMessage",
+        "Membership",
+        "Room",
+        "RoomListPolicy",
+        "RoomPolicy",
+        "apost_message",
+        "post_message",
+        "room_stream",
+    ]
+    for name in beacon.chat.__all__:
+        assert callable(getattr(beacon.chat, name))
 
 
 def test_seqs_count_up_per_stream_without_gaps(delivered: list) -> None:
@@ -189,3 +212,95 @@ def test_prune_moves_the_oldest_kept_seq(settings: Any) -> None:
     position = eventlog.position("news:1")
     assert position is not None and position.first_seq == 4 and position.last_seq == 5
     assert [seq for seq, _ in eventlog.events_after("news:1", 0)] == [4, 5]
+
+
+def test_publishing_to_a_stream_nobody_can_receive_raises(
+    delivered: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from beacon import publish_ephemeral, streams
+    from beacon.exceptions import StreamError
+
+    class ProjectPolicy(streams.StreamPolicy):
+        def is_canonical(self, key: str) -> bool:
+            return key.isdigit() and str(int(key)) == key
+
+    monkeypatch.setitem(streams._policies, "project", ProjectPolicy())
+
+    with pytest.raises(PublishError, match="no stream namespace 'nosuch'"):
+        publish("nosuch:1", "item", {})
+    with pytest.raises(PublishError, match="refuses the key 'abc'"):
+        publish("project:abc", "build", {})
+    with pytest.raises(PublishError, match="refuses the key"):
+        publish("room:abc", "message", {})  # beacon.chat's rooms have numeric keys
+    with pytest.raises(PublishError, match="refuses the key"):
+        publish("room:02", "message", {})  # room 2 has one name
+    with pytest.raises(PublishError):
+        publish_ephemeral("nosuch:1", "typing", {})
+    with pytest.raises(StreamError):
+        publish("not a name", "item", {})
+    assert Event.objects.count() == 0 and Stream.objects.count() == 0 and delivered == []
+    assert publish("project:42", "build", {}).seq == 1
+
+
+def test_notifying_nobody_raises_a_clear_publish_error(make_user: Any, delivered: list) -> None:
+    from django.contrib.auth.models import AnonymousUser
+
+    alice = make_user("alice")
+    for nobody in (None, AnonymousUser()):
+        with pytest.raises(PublishError, match="anonymous user"):
+            notify(nobody, "hello")
+        with pytest.raises(PublishError):
+            notify_many([alice, nobody], "hello")
+    with pytest.raises(PublishError, match="unsaved"):
+        notify(type(alice)(username="ghost"), "hello")
+    assert Event.objects.count() == 0 and delivered == []
+
+
+def test_a_lazy_translation_is_a_message(make_user: Any, delivered: list) -> None:
+    from django.utils.translation import gettext_lazy
+
+    alice, bob = make_user("alice"), make_user("bob")
+    notify(alice, gettext_lazy("Your export is ready"))
+    notify_many([bob], gettext_lazy("Hello"))
+    frames = [json.loads(frame) for _, _, frame in delivered]
+    assert [f["message"] for f in frames] == ["Your export is ready", "Hello"]
+
+
+def test_beacon_prune_counts_events_apart_from_their_notification_rows(
+    make_user: Any, settings: Any
+) -> None:
+    import io
+
+    from django.core.management import call_command
+
+    alice = make_user("alice")
+    for i in range(5):
+        notify(alice, f"n{i}")
+    publish("news:1", "item", {})
+    settings.BEACON = {"RETENTION_EVENTS": 2}
+    out = io.StringIO()
+    call_command("beacon_prune", stdout=out)
+    assert out.getvalue().strip() == (
+        "deleted 3 event(s) and, with them, 3 beacon.Notification row(s)"
+    )
+    assert Event.objects.count() == 3 and Notification.objects.count() == 2
+    out = io.StringIO()
+    call_command("beacon_prune", stdout=out)
+    assert out.getvalue().strip() == "deleted 0 event(s)"
+
+
+def test_the_event_log_is_read_only_in_the_admin(make_user: Any, client: Any) -> None:
+    from django.contrib.auth import get_user_model
+
+    root = get_user_model().objects.create_superuser("root", password="pw")
+    client.force_login(root)
+    event = publish("news:1", "item", {"n": 1})
+    row = Event.objects.get(pk=event.id)
+    assert client.get("/admin/beacon/event/").status_code == 200
+    assert client.get("/admin/beacon/event/add/").status_code == 403
+    change = f"/admin/beacon/event/{row.pk}/change/"
+    page = client.get(change)
+    assert page.status_code == 200 and b'name="_save"' not in page.content
+    assert client.post(change, {"stream": row.stream_id, "seq": 99, "type": "x"}).status_code == 403
+    assert client.post(f"/admin/beacon/event/{row.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert Event.objects.get(pk=row.pk).seq == 1

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from beacon.sequencing import Verdict, check, resume_point
+from beacon.sequencing import Verdict, check, replay_continues, resume_point
 
 
 @pytest.mark.parametrize(
@@ -67,3 +67,35 @@ def test_resume_point(args: tuple, expected: tuple) -> None:
         )
         == expected
     )
+
+
+@pytest.mark.parametrize(
+    ("last", "incoming", "epoch", "incoming_epoch", "verdict"),
+    [
+        (30, 1, "a", "b", Verdict.EPOCH),  # a new history's seq 1: not a duplicate
+        (30, 31, "a", "b", Verdict.EPOCH),  # nor the next one of the old history
+        (30, 31, "a", "a", Verdict.DELIVER),
+        (30, 30, "a", "a", Verdict.DUPLICATE),
+        (30, 31, "a", None, Verdict.DELIVER),  # a frame without an epoch: seq alone
+    ],
+)
+def test_check_compares_epochs_before_seqs(
+    last: int, incoming: int, epoch: str, incoming_epoch: str | None, verdict: Verdict
+) -> None:
+    assert check(last, incoming, epoch, incoming_epoch) is verdict
+
+
+@pytest.mark.parametrize(
+    ("after", "first", "last_seq", "continues"),
+    [
+        (4, 5, 9, True),
+        (4, 7, 9, False),  # 5 and 6 were pruned after the position was read
+        (9, None, 9, True),  # nothing to replay
+        (4, None, 9, False),  # everything after 4 was pruned
+        (0, 1, 3, True),
+    ],
+)
+def test_replay_continues_only_right_after_the_resume_point(
+    after: int, first: int | None, last_seq: int, continues: bool
+) -> None:
+    assert replay_continues(after, first, last_seq) is continues

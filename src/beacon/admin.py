@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.contrib import admin
 
 from .models import Event, Notification, Stream
@@ -11,9 +13,21 @@ class StreamAdmin(admin.ModelAdmin):
 
 @admin.register(Event)
 class EventAdmin(admin.ModelAdmin):
+    """Read-only: a row added, edited or deleted here would bypass sequencing (seq,
+    stored frame, the stream's first and last seq). Retention is ``beacon_prune``'s."""
+
     list_display = ("stream", "seq", "type", "created_at")
     list_filter = ("type",)
     raw_id_fields = ("stream", "sender")
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Notification)

@@ -12,3 +12,9 @@ class BeaconConfig(AppConfig):
         from .streams import register
 
         register("user", UserStreamPolicy)
+
+        from .identity import signals
+
+        signals.connect()
+
+        from .pusher import checks as _  # noqa: F401  (Pusher checks, policy)

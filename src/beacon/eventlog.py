@@ -22,11 +22,11 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, connections, router, transaction
-from django.db.models import Q
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from .conf import get_config
-from .models import Event, Stream, new_epoch
+from .models import Event, Notification, Stream, new_epoch
 from .protocol import check_event, event_frame
 
 
@@ -61,23 +61,24 @@ def ensure_stream(name: str, *, using: str | None = None) -> None:
     )
 
 
-def _reserve(name: str, count: int, using: str) -> tuple[int, str, int]:
-    """Bump the stream's ``last_seq`` by ``count``, locking its row until commit.
+def _reserve(name: str, count: int, using: str, unread: int = 0) -> tuple[int, str, int, int]:
+    """Bump the stream's ``last_seq`` by ``count`` (and ``unread`` by ``unread``), locking
+    its row until commit.
 
-    Returns ``(stream_id, epoch, last_seq)``; the reserved seqs end at ``last_seq``.
+    Returns ``(stream_id, epoch, last_seq, unread)``; the reserved seqs end at ``last_seq``.
     """
     sql = (
-        f"UPDATE {Stream._meta.db_table} SET last_seq = last_seq + %s "
-        "WHERE name = %s RETURNING id, epoch, last_seq"
+        f"UPDATE {Stream._meta.db_table} SET last_seq = last_seq + %s, unread = unread + %s "
+        "WHERE name = %s RETURNING id, epoch, last_seq, unread"
     )
     with connections[using].cursor() as cursor:
-        cursor.execute(sql, [count, name])
+        cursor.execute(sql, [count, unread, name])
         row = cursor.fetchone()
         if row is None:
             ensure_stream(name, using=using)
-            cursor.execute(sql, [count, name])
+            cursor.execute(sql, [count, unread, name])
             row = cursor.fetchone()
-    return row[0], row[1], row[2]
+    return row[0], row[1], row[2], row[3]
 
 
 def append(
@@ -88,28 +89,60 @@ def append(
     enrich: Callable[[int], dict[str, Any]] | None = None,
     sender_id: Any = None,
     client_id: str | None = None,
+    unread: int | None = None,
+    notification_for: Any = None,
     using: str | None = None,
 ) -> Appended:
     """Write one event; must run inside a transaction (the seq lock lasts until commit).
 
     ``enrich(seq)`` runs while the stream is locked and may add data that has to be
-    consistent with the stream's order, such as the unread count after this event.
+    consistent with the stream's order. ``unread`` (a user stream's notifications)
+    changes the stream's unread counter by that much in the same statement, and the
+    frame's data gets ``"unread"``: the count after this event. ``notification_for``
+    (a user id) also writes that user's ``Notification`` row for the event.
     """
     using = _db(using)
-    stream_id, epoch, seq = _reserve(stream, 1, using)
+    stream_id, epoch, seq, count = _reserve(stream, 1, using, unread or 0)
     if enrich is not None:
         data = {**data, **enrich(seq)}
+    if unread is not None:
+        data = {**data, "unread": count}
     check_event(type, data)  # data must never overwrite the frame's own stream/seq/epoch
     frame = event_frame(type=type, stream=stream, seq=seq, epoch=epoch, data=data, ts=time.time())
-    event = Event.objects.using(using).create(
-        stream_id=stream_id,
-        seq=seq,
-        type=type,
-        frame=frame,
-        sender_id=sender_id,
-        client_id=client_id,
+    row = [stream_id, seq, type, frame, sender_id, client_id]
+    event_id = _insert(using, row, notification_for)
+    return Appended(stream=stream, seq=seq, epoch=epoch, frame=frame, id=event_id)
+
+
+def _insert(using: str, row: list[Any], notification_for: Any) -> int:
+    """Insert the event (and the user's ``Notification`` row): one statement on PostgreSQL.
+
+    Plain SQL rather than ``objects.create``: the ORM's per-row work was the larger
+    part of a ``notify()``'s CPU time.
+    """
+    connection = connections[using]
+    event, notification = Event._meta.db_table, Notification._meta.db_table
+    insert = (
+        f"INSERT INTO {event} (stream_id, seq, type, frame, sender_id, client_id, created_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id"
     )
-    return Appended(stream=stream, seq=seq, epoch=epoch, frame=frame, id=event.id)
+    params = [*row, connection.ops.adapt_datetimefield_value(timezone.now())]
+    with connection.cursor() as cursor:
+        if notification_for is not None and connection.vendor == "postgresql":
+            cursor.execute(
+                f"WITH e AS ({insert}) INSERT INTO {notification} (user_id, seq, event_id) "
+                "SELECT %s, %s, id FROM e RETURNING event_id",
+                [*params, notification_for, row[1]],
+            )
+            return int(cursor.fetchone()[0])
+        cursor.execute(insert, params)
+        event_id = int(cursor.fetchone()[0])
+        if notification_for is not None:
+            cursor.execute(
+                f"INSERT INTO {notification} (user_id, seq, event_id) VALUES (%s, %s, %s)",
+                [notification_for, row[1], event_id],
+            )
+    return event_id
 
 
 def append_to_each(
@@ -117,6 +150,7 @@ def append_to_each(
     data_by_stream: dict[str, dict[str, Any]],
     *,
     enrich: Callable[[dict[str, int]], dict[str, dict[str, Any]]] | None = None,
+    unread: int | None = None,
 ) -> list[Appended]:
     """Write one event to each of many streams in a few statements, whatever their number.
 
@@ -124,7 +158,8 @@ def append_to_each(
     bulk writers with overlapping streams cannot deadlock; then one ``UPDATE …
     RETURNING`` bumps every ``last_seq`` and one bulk insert writes the events. Must run
     inside a transaction, like :func:`append`. ``enrich({stream: seq})`` runs once,
-    while the streams are locked, and returns extra data per stream.
+    while the streams are locked, and returns extra data per stream; ``unread`` works
+    as in :func:`append`, for each stream.
     """
     names = sorted(data_by_stream)
     if not names:
@@ -137,7 +172,7 @@ def append_to_each(
             [Stream(name=name, epoch=new_epoch()) for name in names if name not in existing],
             ignore_conflicts=True,
         )
-    reserved: dict[str, tuple[int, str, int]] = {}
+    reserved: dict[str, tuple[int, str, int, int]] = {}
     table = Stream._meta.db_table
     for start in range(0, len(names), 500):
         chunk = names[start : start + 500]
@@ -150,17 +185,19 @@ def append_to_each(
         marks = ", ".join(["%s"] * len(chunk))
         with connections[using].cursor() as cursor:
             cursor.execute(
-                f"UPDATE {table} SET last_seq = last_seq + 1 WHERE name IN ({marks}) "
-                "RETURNING name, id, epoch, last_seq",
-                chunk,
+                f"UPDATE {table} SET last_seq = last_seq + 1, unread = unread + %s "
+                f"WHERE name IN ({marks}) RETURNING name, id, epoch, last_seq, unread",
+                [unread or 0, *chunk],
             )
             reserved.update((row[0], tuple(row[1:])) for row in cursor.fetchall())
     extra = enrich({name: r[2] for name, r in reserved.items()}) if enrich is not None else {}
     now = time.time()
     events = []
     for name in names:
-        stream_id, epoch, seq = reserved[name]
+        stream_id, epoch, seq, count = reserved[name]
         data = {**data_by_stream[name], **extra.get(name, {})}
+        if unread is not None:
+            data["unread"] = count
         check_event(type, data)
         frame = event_frame(type=type, stream=name, seq=seq, epoch=epoch, data=data, ts=now)
         events.append(Event(stream_id=stream_id, seq=seq, type=type, frame=frame))
@@ -240,26 +277,158 @@ def last_seqs(streams: Iterable[str]) -> dict[str, int]:
     return found
 
 
+def heads(streams: Iterable[str]) -> dict[str, tuple[str, int]]:
+    """``(epoch, newest seq)`` of each named stream that exists (the log watcher's poll)."""
+    names = list(streams)
+    found: dict[str, tuple[str, int]] = {}
+    for start in range(0, len(names), 500):
+        chunk = names[start : start + 500]
+        rows = Stream.objects.filter(name__in=chunk).values_list("name", "epoch", "last_seq")
+        found.update((name, (epoch, last)) for name, epoch, last in rows)
+    return found
+
+
+def log_mark() -> int:
+    """The newest event id in the log (0 when empty): where a log scan starts."""
+    return Event.objects.aggregate(mark=Max("id"))["mark"] or 0
+
+
+def changes_after(
+    mark: int, *, limit: int = 5000
+) -> tuple[int, dict[str, tuple[str, int]], bool]:
+    """``(epoch, newest seq)`` per stream of the events after id ``mark``:
+    ``(new mark, heads, more)``.
+
+    One indexed range read whatever the number of streams. Only sound where event ids
+    commit in id order — SQLite, whose writers hold the database lock from insert to
+    commit. On PostgreSQL an id taken earlier may commit later, so the log watcher
+    listens there instead (``fanout/logwatch.py``).
+    """
+    rows = list(
+        Event.objects.filter(id__gt=mark)
+        .order_by("id")
+        .values_list("id", "stream__name", "stream__epoch", "seq")[:limit]
+    )
+    newest: dict[str, tuple[str, int]] = {}
+    for _, name, epoch, seq in rows:  # id order: a stream's later row wins
+        newest[name] = (epoch, seq)
+    return (rows[-1][0] if rows else mark), newest, len(rows) == limit
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What one prune deleted: events, and the rows that went with them (by model)."""
+
+    events: int
+    cascaded: dict[str, int]
+
+
+#: Streams looked at per prune transaction, and events deleted per statement.
+PRUNE_STREAMS = 2000
+PRUNE_EVENTS = 5000
+
+
 def prune(*, now: Any = None) -> int:
     """Apply the retention settings; returns how many events were deleted."""
+    return prune_rows(now=now).events
+
+
+def prune_rows(*, now: Any = None, using: str | None = None) -> Pruned:
+    """Apply the retention settings; counts events apart from the rows they cascade to
+    (a notification's ``Notification`` row).
+
+    Set-based and bounded, whatever the number of streams: a transaction takes the
+    streams of one id range (``PRUNE_STREAMS``), deletes up to ``PRUNE_EVENTS`` of
+    their events past retention with a few statements — notification rows first (the
+    database's foreign key has no cascade), then the events — and moves each touched
+    stream's ``first_seq`` (and its ``unread`` count, for unread notifications that
+    went) in one ``UPDATE``. A range with more to delete runs again.
+    """
     config = get_config()
+    using = _db(using)
     now = now or timezone.now()
     cutoff = now - timedelta(days=config["RETENTION_DAYS"])
     keep = config["RETENTION_EVENTS"]
-    deleted = 0
-    for stream in Stream.objects.iterator():
-        with transaction.atomic():
-            old = Event.objects.filter(stream=stream).filter(
-                Q(created_at__lt=cutoff) | Q(seq__lte=stream.last_seq - keep)
+    events = notifications = 0
+    bounds = Stream.objects.using(using).aggregate(low=Min("id"), high=Max("id"))
+    if bounds["low"] is None:
+        return Pruned(0, {})
+    low = bounds["low"]
+    while low <= bounds["high"]:
+        high = low + PRUNE_STREAMS
+        with transaction.atomic(using=using):
+            deleted, gone = _prune_batch(using, low, high, cutoff, keep)
+        events += deleted
+        notifications += gone
+        if deleted < PRUNE_EVENTS:
+            low = high
+    cascaded = {Notification._meta.label: notifications} if notifications else {}
+    return Pruned(events, cascaded)
+
+
+def _prune_batch(using: str, low: int, high: int, cutoff: Any, keep: int) -> tuple[int, int]:
+    """Delete up to ``PRUNE_EVENTS`` events past retention of streams ``[low, high)``.
+
+    Returns ``(events, notification rows)`` deleted.
+    """
+    event, stream, notification = (
+        Event._meta.db_table,
+        Stream._meta.db_table,
+        Notification._meta.db_table,
+    )
+    ops = connections[using].ops
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            f"SELECT e.id FROM {event} e JOIN {stream} s ON s.id = e.stream_id "
+            "WHERE e.stream_id >= %s AND e.stream_id < %s "
+            "AND (e.created_at < %s OR e.seq <= s.last_seq - %s) "
+            "ORDER BY e.stream_id, e.seq LIMIT %s",
+            [low, high, ops.adapt_datetimefield_value(cutoff), keep, PRUNE_EVENTS],
+        )
+        doomed = [row[0] for row in cursor.fetchall()]
+        if not doomed:
+            return 0, 0
+        touched: set[int] = set()
+        unread: dict[int, int] = {}
+        gone = 0
+        for start in range(0, len(doomed), 500):
+            chunk = doomed[start : start + 500]
+            marks = ", ".join(["%s"] * len(chunk))
+            # RETURNING tells which rows really went, and whether each was unread then
+            # (a concurrent mark_read may have read it since the SELECT). The column
+            # itself: SQLite 3.40 gets ``read_at IS NULL`` wrong in a DELETE's RETURNING.
+            cursor.execute(
+                f"DELETE FROM {notification} WHERE event_id IN ({marks}) "
+                "RETURNING event_id, read_at",
+                chunk,
             )
-            count, _ = old.delete()
-            if count:
-                deleted += count
-                oldest = (
-                    Event.objects.filter(stream=stream)
-                    .order_by("seq")
-                    .values_list("seq", flat=True)
-                ).first()
-                first = oldest if oldest is not None else stream.last_seq + 1
-                Stream.objects.filter(pk=stream.pk).update(first_seq=first)
-    return deleted
+            rows = cursor.fetchall()
+            gone += len(rows)
+            unread_events = [row[0] for row in rows if row[1] is None]
+            if unread_events:
+                marks_u = ", ".join(["%s"] * len(unread_events))
+                cursor.execute(
+                    f"SELECT stream_id, COUNT(*) FROM {event} WHERE id IN ({marks_u}) "
+                    "GROUP BY stream_id",
+                    unread_events,
+                )
+                for stream_id, n in cursor.fetchall():
+                    unread[stream_id] = unread.get(stream_id, 0) + n
+            cursor.execute(
+                f"DELETE FROM {event} WHERE id IN ({marks}) RETURNING stream_id", chunk
+            )
+            touched.update(row[0] for row in cursor.fetchall())
+        ids = sorted(touched)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join(["%s"] * len(chunk))
+            minus = " ".join(f"WHEN {k:d} THEN {v:d}" for k, v in unread.items() if k in chunk)
+            cursor.execute(
+                f"UPDATE {stream} SET first_seq = COALESCE("
+                f"(SELECT MIN(e.seq) FROM {event} e WHERE e.stream_id = {stream}.id), "
+                "last_seq + 1)"
+                + (f", unread = unread - CASE id {minus} ELSE 0 END" if minus else "")
+                + f" WHERE id IN ({marks})",
+                chunk,
+            )
+    return len(doomed), gone

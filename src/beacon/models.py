@@ -27,6 +27,9 @@ class Stream(models.Model):
     last_seq = models.BigIntegerField(default=0)
     #: Oldest seq still in the log; ``beacon_prune`` moves it forward.
     first_seq = models.BigIntegerField(default=1)
+    #: Unread notifications of a user stream, kept under the row lock by ``notify``,
+    #: ``mark_read`` and ``beacon_prune`` (0 for other streams).
+    unread = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
@@ -77,3 +80,26 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"notification {self.user_id}#{self.seq}"
+
+
+class Ticket(models.Model):
+    """A one-time ticket (``beacon.identity``): a row per ticket issued and not yet used.
+
+    Only a hash of the ticket is stored, so the table gives away no usable ticket; a
+    ticket is redeemed by deleting its row, which only one redeemer can do.
+    """
+
+    #: SHA-256 of the ticket text.
+    digest = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    #: The session that asked for it, if one did: the socket ends when that session does.
+    session_key = models.CharField(max_length=64, null=True, blank=True)
+    expires_at = models.DateTimeField(db_index=True)
+    #: When the credential that asked for it (a bearer token) expires, as Unix time.
+    credential_expires = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        db_table = "beacon_ticket"
+
+    def __str__(self) -> str:
+        return f"ticket of user {self.user_id}"

@@ -4,8 +4,9 @@
 row (the read state) in one transaction; the frame carries ``unread``, the count
 after this one. Marking read appends a ``read`` event to the user's stream, so every tab of the
 user — and a tab that reconnects later — learns it in order with the notifications.
-Every notification and ``read`` frame carries ``unread``, counted while the stream is
-locked, so the newest frame a tab has always holds the right count.
+Every notification and ``read`` frame carries ``unread``, the user stream's counter
+changed in the same statement that locks the stream (``Stream.unread``): no count of
+rows, and the newest frame a tab has always holds the right count.
 """
 
 from __future__ import annotations
@@ -14,21 +15,24 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count
 from django.utils import timezone
+from django.utils.encoding import force_str
+from django.utils.functional import Promise
 
 from . import eventlog
 from .db import database_call
 from .eventlog import Appended
 from .exceptions import PublishError
-from .models import Notification
-from .protocol import check_event
+from .models import Notification, Stream
+from .protocol import check_event, one_read_target
 from .publishing import deliver_on_commit
-from .streams import StreamPolicy, user_stream
+from .streams import StreamPolicy, is_canonical_pk, user_stream
 
 
 def unread_count(user_id: Any) -> int:
-    return Notification.objects.filter(user_id=user_id, read_at__isnull=True).count()
+    """The user's unread notifications (the stream's counter: one indexed row)."""
+    count = Stream.objects.filter(name=user_stream(user_id)).values_list("unread", flat=True)
+    return count.first() or 0
 
 
 def mark_read(user_id: Any, *, seq: int | None = None, up_to: int | None = None) -> Appended | None:
@@ -37,38 +41,52 @@ def mark_read(user_id: Any, *, seq: int | None = None, up_to: int | None = None)
     Returns the ``read`` event — data ``{"read_seq": seq}`` or ``{"up_to": up_to}`` —
     or None when nothing was unread (no event is sent).
     """
-    if (seq is None) == (up_to is None):
+    if not one_read_target(seq, up_to):
         raise ValueError("give exactly one of seq, up_to")
     unread = Notification.objects.filter(user_id=user_id, read_at__isnull=True)
     unread = unread.filter(seq=seq) if seq is not None else unread.filter(seq__lte=up_to)
     with transaction.atomic():
-        if not unread.update(read_at=timezone.now()):
+        # The rows this transaction really marked: a concurrent mark_read of the same
+        # rows waits for ours and then marks none, so no row is subtracted twice.
+        marked = unread.update(read_at=timezone.now())
+        if not marked:
             return None
         data = {"read_seq": seq} if seq is not None else {"up_to": up_to}
-        event = eventlog.append(
-            user_stream(user_id), "read", data, enrich=lambda _: {"unread": unread_count(user_id)}
-        )
+        event = eventlog.append(user_stream(user_id), "read", data, unread=-marked)
         deliver_on_commit([event])
     return event
 
 
-def _check_notification(message: Any, data: dict[str, Any]) -> None:
+def _check_notification(message: Any, data: dict[str, Any]) -> str:
+    """The message as a plain string (a lazy translation is rendered now)."""
+    if isinstance(message, Promise):
+        message = force_str(message)
     if not isinstance(message, str):
         raise PublishError("a notification's message must be a string")
     if {"message", "unread"} & data.keys():
         raise PublishError("notification data may not use 'message' or 'unread'")
     check_event("notification", data)
+    return message
+
+
+def _user_id(user: Any) -> Any:
+    """The pk of a user (or a user id); ``None`` and anonymous users are refused."""
+    if user is None or getattr(user, "is_anonymous", False):
+        raise PublishError("cannot notify an anonymous user (or None): pass a user or a user id")
+    user_id = getattr(user, "pk", user)
+    if user_id is None:
+        raise PublishError("cannot notify an unsaved user (its pk is None)")
+    return user_id
 
 
 def _append_notification(user_id: Any, message: str, data: dict[str, Any]) -> Appended:
-    event = eventlog.append(
+    return eventlog.append(
         user_stream(user_id),
         "notification",
         {"message": message, **data},
-        enrich=lambda seq: {"unread": unread_count(user_id) + 1},
+        unread=1,
+        notification_for=user_id,
     )
-    Notification.objects.create(user_id=user_id, seq=event.seq, event_id=event.id)
-    return event
 
 
 def notify(user: Any, message: str, **data: Any) -> Appended:
@@ -78,8 +96,8 @@ def notify(user: Any, message: str, **data: Any) -> Appended:
     ``stream``, ``seq``, ``epoch``, ``ts``, ``unread`` (the count after this one) and
     ``data``'s keys.
     """
-    _check_notification(message, data)
-    user_id = getattr(user, "pk", user)
+    message = _check_notification(message, data)
+    user_id = _user_id(user)
     with transaction.atomic():
         event = _append_notification(user_id, message, data)
         deliver_on_commit([event])
@@ -92,23 +110,11 @@ def notify_many(users: Iterable[Any], message: str, **data: Any) -> list[Appende
     Returns the events in the order of the users' stream names; they are delivered
     together after commit.
     """
-    _check_notification(message, data)
-    ids = {user_stream(u): getattr(u, "pk", u) for u in users}
-
-    def unread_after(seqs: dict[str, int]) -> dict[str, dict[str, Any]]:
-        # Counted while the streams are locked, like notify's count: consistent with seq.
-        counts = dict(
-            Notification.objects.filter(user_id__in=ids.values(), read_at__isnull=True)
-            .values_list("user_id")
-            .annotate(n=Count("id"))
-        )
-        return {stream: {"unread": counts.get(ids[stream], 0) + 1} for stream in seqs}
-
+    message = _check_notification(message, data)
+    ids = {user_stream(user_id): user_id for user_id in map(_user_id, users)}
     with transaction.atomic():
         body = {"message": message, **data}
-        events = eventlog.append_to_each(
-            "notification", dict.fromkeys(ids, body), enrich=unread_after
-        )
+        events = eventlog.append_to_each("notification", dict.fromkeys(ids, body), unread=1)
         Notification.objects.bulk_create(
             [Notification(user_id=ids[e.stream], seq=e.seq, event_id=e.id) for e in events],
             batch_size=500,
@@ -132,6 +138,11 @@ async def anotify_many(users: Iterable[Any], message: str, **data: Any) -> list[
 
 class UserStreamPolicy(StreamPolicy):
     """``user:{id}``: a user's own notifications, for that user alone."""
+
+    def is_canonical(self, key: str) -> bool:
+        from django.contrib.auth import get_user_model
+
+        return is_canonical_pk(get_user_model(), key)
 
     def can_subscribe(self, user: Any, key: str) -> bool:
         return bool(user.is_authenticated) and str(user.pk) == key

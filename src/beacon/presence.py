@@ -8,8 +8,8 @@ present on a stream while at least one of their entries lives, so three tabs of 
 are one alice, and she leaves when her last entry goes: by a clean :func:`leave`
 (unsubscribe, disconnect) or by expiry.
 
-Entries live in a **store** shared by the server processes: Redis when ``REDIS_URL``
-is set (keys under the Redis prefix, see :func:`redis_prefix`), otherwise process
+Entries live in a **store** shared by the server processes: Redis when :func:`redis_url`
+names one (keys under the Redis prefix, see :func:`redis_prefix`), otherwise process
 memory (embedded mode: one process, no Redis). Each event loop that has entries runs a
 **keeper** which, every ``ttl / 3``:
 
@@ -24,8 +24,12 @@ memory (embedded mode: one process, no Redis). Each event loop that has entries 
 A process killed with SIGKILL runs no disconnect handler. Its entries stop being
 refreshed, expire ``ttl`` after their last refresh, and the next sweep by a surviving
 process announces the leaves: at most ``4/3 · ttl`` after the kill (60 s for the
-default ``PRESENCE_TTL_SECONDS`` of 45). Expiry times come from each process's wall
-clock, so the machines of one deployment need synchronized clocks (NTP).
+default ``PRESENCE_TTL_SECONDS`` of 45). Expiry times come from **one clock**:
+Redis's own (``TIME``, read inside each script), never a server process's, so a
+process whose clock is off cannot make others' entries look expired or its own live
+for ever. (A process that finds its clock off from Redis's by more than a second logs
+a warning once: event ``ts`` and the fan-out latency metric do use local clocks.)
+Every Redis call waits at most ``REDIS_TIMEOUT_SECONDS``.
 
 Announcements are **ephemeral events** on the stream itself (no seq, not stored):
 ``{"type": "join", "user": 7, "name": "alice"}`` and ``{"type": "leave", …}``. A socket
@@ -207,24 +211,33 @@ class MemoryPresenceStore:
 #   P:S:users      ZSET user -> expiry of the user's newest entry
 #   P:S:u:<user>   ZSET connection -> expiry
 #   P:S:names      HASH user -> name
-# Each key is given a Redis TTL of twice the presence ttl on every add, so a stream
-# nobody refreshes any more disappears by itself. The scripts build the per-user keys
-# from a prefix argument: fine for one Redis server, not for Redis Cluster.
+# Expiry times are Redis's clock (TIME) plus the ttl, taken inside each script. Each
+# key is given a Redis TTL of twice the presence ttl on every add, so a stream nobody
+# refreshes any more disappears by itself. The scripts build the per-user keys from a
+# prefix argument: fine for one Redis server, not for Redis Cluster.
 
-_ADD = """
+# Redis >= 5 replicates scripts by their effects, which lets a writing script read
+# TIME; on 7 the call is a no-op.
+_NOW = """
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+"""
+
+_ADD = _NOW + """
 local prev = redis.call('ZSCORE', KEYS[1], ARGV[1])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+redis.call('ZADD', KEYS[2], string.format('%.6f', now + tonumber(ARGV[3])), ARGV[2])
 local top = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
 redis.call('ZADD', KEYS[1], top[2], ARGV[1])
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[5])
-for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[6]) end
-if (not prev) or tonumber(prev) <= tonumber(ARGV[4]) then return 1 end
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
+if (not prev) or tonumber(prev) <= now then return 1 end
 return 0
 """
 
-_REMOVE = """
+_REMOVE = _NOW + """
 redis.call('ZREM', KEYS[2], ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%.6f', now))
 local top = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
 if #top == 0 then
   local was = redis.call('ZREM', KEYS[1], ARGV[1])
@@ -235,12 +248,13 @@ redis.call('ZADD', KEYS[1], top[2], ARGV[1])
 return 0
 """
 
-_SWEEP = """
+_SWEEP = _NOW + """
+local cut = string.format('%.6f', now)
 local gone = {}
-local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cut)
 for _, user in ipairs(expired) do
-  local conns = ARGV[2] .. user
-  redis.call('ZREMRANGEBYSCORE', conns, '-inf', ARGV[1])
+  local conns = ARGV[1] .. user
+  redis.call('ZREMRANGEBYSCORE', conns, '-inf', cut)
   local top = redis.call('ZRANGE', conns, -1, -1, 'WITHSCORES')
   if #top == 0 then
     redis.call('ZREM', KEYS[1], user)
@@ -255,14 +269,42 @@ end
 return gone
 """
 
+_MEMBERS = _NOW + """
+local present = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. string.format('%.6f', now), '+inf')
+local out = {}
+for _, user in ipairs(present) do
+  table.insert(out, user)
+  table.insert(out, redis.call('HGET', KEYS[2], user) or '')
+end
+return out
+"""
+
+_SCRIPTS = (("add", _ADD), ("remove", _REMOVE), ("sweep", _SWEEP), ("members", _MEMBERS))
+
+#: Past this difference from Redis's clock, a process logs a warning (once).
+CLOCK_SKEW_WARNING_SECONDS = 1.0
+
 
 class RedisPresenceStore:
-    """Presence shared by every server process through one Redis (``redis.asyncio``)."""
+    """Presence shared by every server process through one Redis (``redis.asyncio``).
 
-    def __init__(self, url: str, prefix: str, clock: Callable[[], float] = time.time) -> None:
+    ``clock`` is this process's wall clock. Expiry never reads it (Redis's clock
+    decides); it is only compared with Redis's once, to warn of a skewed machine.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        clock: Callable[[], float] = time.time,
+        timeout: float = 5.0,
+    ) -> None:
         self.url = url
         self.prefix = f"{prefix}:beacon:presence"
         self.clock = clock
+        self.timeout = timeout
+        #: Seconds this process's clock is ahead of Redis's (set on first use).
+        self.skew: float | None = None
         self._client: Any = None
         self._scripts: dict[str, Any] = {}
 
@@ -272,44 +314,64 @@ class RedisPresenceStore:
 
             # Bounded waits: a Redis that does not answer must not hang a subscribe.
             self._client = aioredis.Redis.from_url(
-                self.url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5
+                self.url,
+                decode_responses=True,
+                socket_timeout=self.timeout,
+                socket_connect_timeout=self.timeout,
             )
             self._scripts = {
-                name: self._client.register_script(source)
-                for name, source in (("add", _ADD), ("remove", _REMOVE), ("sweep", _SWEEP))
+                name: self._client.register_script(source) for name, source in _SCRIPTS
             }
         return self._client
+
+    async def _call(self, call: Awaitable[Any]) -> Any:
+        """One Redis round trip, given up after ``timeout`` (redis-py may retry within)."""
+        return await asyncio.wait_for(call, self.timeout)
+
+    async def _check_clock(self) -> None:
+        if self.skew is not None:
+            return
+        seconds, micros = await self._call(self._redis().time())
+        self.skew = self.clock() - (seconds + micros / 1e6)
+        if abs(self.skew) > CLOCK_SKEW_WARNING_SECONDS:
+            log.warning(
+                "beacon: this process's clock is %+.1f s off Redis's; presence uses Redis's,"
+                " but event timestamps and latency metrics use this one (check NTP)",
+                self.skew,
+            )
 
     def _keys(self, stream: str, user_id: str) -> list[str]:
         base = f"{self.prefix}:{stream}"
         return [f"{base}:users", f"{base}:u:{user_id}", f"{base}:names"]
 
-    def _add_args(self, user_id: str, name: str, conn: str, ttl: float, now: float) -> list[Any]:
-        return [user_id, conn, repr(now + ttl), repr(now), name, max(1000, int(ttl * 2000))]
+    def _add_args(self, user_id: str, name: str, conn: str, ttl: float) -> list[Any]:
+        return [user_id, conn, repr(float(ttl)), name, max(1000, int(ttl * 2000))]
 
     async def add(self, stream: str, user_id: str, name: str, conn: str, ttl: float) -> bool:
         self._redis()
-        args = self._add_args(user_id, name, conn, ttl, self.clock())
-        return bool(await self._scripts["add"](keys=self._keys(stream, user_id), args=args))
+        await self._check_clock()
+        args = self._add_args(user_id, name, conn, ttl)
+        return bool(
+            await self._call(self._scripts["add"](keys=self._keys(stream, user_id), args=args))
+        )
 
     async def remove(self, stream: str, user_id: str, conn: str) -> bool:
         self._redis()
-        args = [user_id, conn, repr(self.clock())]
-        return bool(await self._scripts["remove"](keys=self._keys(stream, user_id), args=args))
+        keys = self._keys(stream, user_id)
+        return bool(await self._call(self._scripts["remove"](keys=keys, args=[user_id, conn])))
 
     async def refresh(self, entries: list[Entry], ttl: float) -> list[Change]:
         if not entries:
             return []
         client = self._redis()
-        now = self.clock()
         async with client.pipeline(transaction=False) as pipe:
             for stream, user_id, name, conn in entries:
                 await self._scripts["add"](
                     keys=self._keys(stream, user_id),
-                    args=self._add_args(user_id, name, conn, ttl, now),
+                    args=self._add_args(user_id, name, conn, ttl),
                     client=pipe,
                 )
-            results = await pipe.execute()
+            results = await self._call(pipe.execute())
         return [
             (s, uid, name) for (s, uid, name, _), new in zip(entries, results, strict=True) if new
         ]
@@ -319,14 +381,13 @@ class RedisPresenceStore:
         if not streams:
             return []
         client = self._redis()
-        now = repr(self.clock())
         async with client.pipeline(transaction=False) as pipe:
             for stream in streams:
                 users, _, names = self._keys(stream, "")
                 await self._scripts["sweep"](
-                    keys=[users, names], args=[now, f"{self.prefix}:{stream}:u:"], client=pipe
+                    keys=[users, names], args=[f"{self.prefix}:{stream}:u:"], client=pipe
                 )
-            results = await pipe.execute()
+            results = await self._call(pipe.execute())
         return [
             (stream, gone[i], gone[i + 1])
             for stream, gone in zip(streams, results, strict=True)
@@ -334,13 +395,10 @@ class RedisPresenceStore:
         ]
 
     async def members(self, stream: str) -> list[Member]:
-        client = self._redis()
+        self._redis()
         users, _, names = self._keys(stream, "")
-        present = await client.zrangebyscore(users, f"({self.clock()!r}", "+inf")
-        if not present:
-            return []
-        shown = await client.hmget(names, present)
-        return [(uid, name or "") for uid, name in zip(present, shown, strict=True)]
+        flat = await self._call(self._scripts["members"](keys=[users, names]))
+        return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 
     async def close(self) -> None:
         client, self._client = self._client, None
@@ -352,6 +410,18 @@ class RedisPresenceStore:
         client = self._redis()
         async for key in client.scan_iter(f"{self.prefix}:*", count=500):
             await client.delete(key)
+
+    async def age(self, seconds: float) -> None:
+        """Make every entry under this prefix ``seconds`` older (tests: expiry, no sleep).
+
+        Redis's clock cannot be moved, so the test moves the entries instead.
+        """
+        client = self._redis()
+        async for key in client.scan_iter(f"{self.prefix}:*", count=500):
+            if await client.type(key) != "zset":
+                continue
+            for member, score in await client.zrange(key, 0, -1, withscores=True):
+                await client.zadd(key, {member: score - seconds})
 
 
 def redis_prefix() -> str:
@@ -373,14 +443,45 @@ def redis_prefix() -> str:
 _memory_store: MemoryPresenceStore | None = None
 
 
-def make_store() -> PresenceStore:
-    """Redis when ``settings.REDIS_URL`` is set, else this process's memory."""
-    global _memory_store
+def redis_url() -> str:
+    """The Redis that presence lives in, or ``""`` for process memory.
+
+    ``BEACON["REDIS_URL"]`` if set (``""`` forces memory), else a top-level
+    ``settings.REDIS_URL``, else the first host of a channels_redis layer: a project
+    whose processes share a Redis layer gets shared presence without saying it twice.
+    """
     from django.conf import settings
 
-    url = getattr(settings, "REDIS_URL", "")
+    from .conf import get_config
+
+    config = get_config()
+    if config["REDIS_URL"] is not None:
+        return str(config["REDIS_URL"])
+    if getattr(settings, "REDIS_URL", ""):
+        return str(settings.REDIS_URL)
+    layer = getattr(settings, "CHANNEL_LAYERS", {}).get(config["CHANNEL_LAYER"], {})
+    if not str(layer.get("BACKEND", "")).startswith("channels_redis."):
+        return ""
+    hosts = layer.get("CONFIG", {}).get("hosts") or ["redis://localhost:6379"]
+    host = hosts[0]
+    if isinstance(host, dict):
+        host = host.get("address", "")
+    if isinstance(host, (list, tuple)) and len(host) == 2:
+        return f"redis://{host[0]}:{host[1]}"
+    return host if isinstance(host, str) and "://" in host else ""
+
+
+def make_store() -> PresenceStore:
+    """Redis when :func:`redis_url` names one, else this process's memory."""
+    from .conf import get_config
+
+    global _memory_store
+
+    url = redis_url()
     if url:
-        return RedisPresenceStore(url, redis_prefix())
+        return RedisPresenceStore(
+            url, redis_prefix(), timeout=float(get_config()["REDIS_TIMEOUT_SECONDS"])
+        )
     if _memory_store is None:
         _memory_store = MemoryPresenceStore()
     return _memory_store

@@ -31,7 +31,7 @@ PROTOCOL_VERSION = 1
 
 # Server frame types that events may not use.
 CONTROL_TYPES = frozenset(
-    {"welcome", "subscribed", "unsubscribed", "pong", "ping", "ack", "error", "presence"}
+    {"welcome", "subscribed", "unsubscribed", "pong", "ping", "ack", "error", "presence", "close"}
 )
 # Keys Beacon puts on every event frame; event data may not use them.
 RESERVED_KEYS = frozenset({"type", "stream", "seq", "epoch", "ts"})
@@ -55,6 +55,11 @@ class CloseCode(IntEnum):
     SERVER_RESTART = 4012
     #: The socket could not keep up with its streams. Reconnect and resume.
     TOO_SLOW = 4013
+    #: The credential (a bearer token, or the token a ticket came from) expired, or
+    #: was already expired at the handshake: get a new one, then reconnect.
+    CREDENTIAL_EXPIRED = 4401
+    #: The user already has ``MAX_CONNECTIONS_PER_USER`` sockets open. Back off.
+    TOO_MANY_CONNECTIONS = 4429
 
 
 #: Close codes after which a client must not reconnect on its own.
@@ -151,6 +156,37 @@ def json_depth(value: Any, limit: int) -> int:
     return depth
 
 
+def has_lone_surrogate(value: Any) -> bool:
+    """Whether any string in a parsed JSON value (keys included) holds a lone surrogate."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not _is_unicode(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def utf8_size(text: str) -> int:
+    """The size of a text frame on the wire: its UTF-8 bytes, not its characters."""
+    if text.isascii():  # O(1) in CPython, and the common case
+        return len(text)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
 def parse_client_frame(text: str, *, max_depth: int = 16) -> ClientFrame:
     """Parse one client text frame, or raise ``ProtocolError``."""
     try:
@@ -164,6 +200,10 @@ def parse_client_frame(text: str, *, max_depth: int = 16) -> ClientFrame:
         raise ProtocolError(ErrorCode.BAD_FRAME, "id must be a short string or an integer")
     if json_depth(obj, max_depth) > max_depth:
         raise ProtocolError(ErrorCode.BAD_JSON, f"frame nested deeper than {max_depth}", ref=ref)
+    if has_lone_surrogate(obj):
+        # JSON's "\ud800" escape decodes to a string that is not Unicode text: it could
+        # be neither stored, nor sent back, nor logged as UTF-8.
+        raise ProtocolError(ErrorCode.BAD_FRAME, "strings must be valid Unicode", ref=ref)
     op = obj.get("op")
     if not isinstance(op, str):
         raise ProtocolError(ErrorCode.BAD_FRAME, "frame needs an 'op' string", ref=ref)
@@ -178,7 +218,7 @@ def _is_ref(value: Any) -> bool:
         return False
     if isinstance(value, int):
         return -(2**53) < value < 2**53
-    return isinstance(value, str) and len(value) <= 64
+    return isinstance(value, str) and len(value) <= 64 and _is_unicode(value)
 
 
 def _string(obj: dict[str, Any], key: str, ref: Ref, *, limit: int = MAX_NAME_LENGTH) -> str:
@@ -216,9 +256,14 @@ def _parse_ping(obj: dict[str, Any], ref: Ref) -> Ping:
     return Ping(ref=ref)
 
 
+def one_read_target(seq: int | None, up_to: int | None) -> bool:
+    """A read names one event (``seq``) or everything up to one (``up_to``): exactly one."""
+    return (seq is None) != (up_to is None)
+
+
 def _parse_read(obj: dict[str, Any], ref: Ref) -> Read:
     seq, up_to = _seq(obj, "seq", ref), _seq(obj, "up_to", ref)
-    if (seq is None) == (up_to is None):
+    if not one_read_target(seq, up_to):
         raise ProtocolError(
             ErrorCode.BAD_FRAME, "read needs exactly one of 'seq', 'up_to'", ref=ref
         )
@@ -230,14 +275,9 @@ def _parse_publish(obj: dict[str, Any], ref: Ref) -> Publish:
     if not isinstance(data, dict):
         raise ProtocolError(ErrorCode.BAD_FRAME, "'data' must be an object", ref=ref)
     event_type = _string(obj, "type", ref, limit=64)
-    if event_type in CONTROL_TYPES:
-        raise ProtocolError(ErrorCode.BAD_FRAME, f"'type' may not be {event_type!r}", ref=ref)
-    if RESERVED_KEYS & data.keys():
-        raise ProtocolError(
-            ErrorCode.BAD_FRAME,
-            f"'data' may not use {sorted(RESERVED_KEYS & data.keys())}",
-            ref=ref,
-        )
+    reason = reserved(event_type, data)
+    if reason is not None:
+        raise ProtocolError(ErrorCode.BAD_FRAME, reason, ref=ref)
     return Publish(
         stream=_string(obj, "stream", ref),
         type=event_type,
@@ -288,19 +328,47 @@ def event_frame(
     return dumps(frame)
 
 
+_EPOCH_KEY = ',"epoch":"'
+
+
+def frame_epoch(frame: str) -> str | None:
+    """The epoch of a durable event frame made by :func:`event_frame`, without parsing it.
+
+    ``type`` and ``stream`` come first and are JSON strings, in which a quote is always
+    escaped, so the first ``,"epoch":"`` is the frame's own key.
+    """
+    start = frame.find(_EPOCH_KEY)
+    if start < 0:
+        return None
+    start += len(_EPOCH_KEY)
+    end = frame.find('"', start)
+    return frame[start:end] if end > 0 else None
+
+
 def check_event(type: str, data: dict[str, Any]) -> None:
     """Raise ``PublishError`` for an event type or data keys the protocol reserves."""
     from .exceptions import PublishError
 
     if not isinstance(type, str) or not type or len(type) > 64:
         raise PublishError("event type must be a non-empty string of at most 64 characters")
-    if type in CONTROL_TYPES:
-        raise PublishError(f"event type {type!r} is reserved for control frames")
     if not isinstance(data, dict):
         raise PublishError("event data must be a dict")
+    reason = reserved(type, data)
+    if reason is not None:
+        raise PublishError(reason)
+
+
+def reserved(type: str, data: dict[str, Any]) -> str | None:
+    """Why the protocol reserves this event type or these data keys; None if it does not.
+
+    The one rule behind both a client's ``publish`` frame and a server-side publish.
+    """
+    if type in CONTROL_TYPES:
+        return f"event type {type!r} is reserved for control frames"
     clash = RESERVED_KEYS & data.keys()
     if clash:
-        raise PublishError(f"event data may not use the reserved keys {sorted(clash)}")
+        return f"event data may not use the reserved keys {sorted(clash)}"
+    return None
 
 
 def _with_ref(frame: dict[str, Any], ref: Ref) -> dict[str, Any]:
@@ -345,8 +413,11 @@ def subscribed_frame(
     return dumps(_with_ref(frame, ref))
 
 
-def unsubscribed_frame(*, stream: str, ref: Ref = None) -> str:
-    return dumps(_with_ref({"type": "unsubscribed", "stream": stream}, ref))
+def unsubscribed_frame(*, stream: str, ref: Ref = None, reason: str | None = None) -> str:
+    frame: dict[str, Any] = {"type": "unsubscribed", "stream": stream}
+    if reason is not None:
+        frame["reason"] = reason
+    return dumps(_with_ref(frame, ref))
 
 
 def pong_frame(*, ref: Ref = None) -> str:

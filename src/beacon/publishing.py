@@ -21,9 +21,23 @@ from django.db import transaction
 from . import eventlog
 from .db import database_call
 from .eventlog import Appended
+from .exceptions import PublishError, StreamError
 from .fanout import relay as transport
 from .protocol import check_event, event_frame
-from .streams import parse_stream
+from .streams import parse_stream, policy_for
+
+
+def check_stream(stream: str) -> None:
+    """Refuse a stream nobody could ever receive: no policy, or a key it refuses.
+
+    A malformed name stays a ``StreamError``."""
+    parse_stream(stream)
+    try:
+        policy, key = policy_for(stream)
+    except StreamError as exc:
+        raise PublishError(f"cannot publish to {stream!r}: {exc}") from None
+    if not policy.is_canonical(key):
+        raise PublishError(f"cannot publish to {stream!r}: its policy refuses the key {key!r}")
 
 
 def deliver_on_commit(events: Iterable[Appended]) -> None:
@@ -35,7 +49,7 @@ def publish(stream: str, type: str, data: dict[str, Any] | None = None) -> Appen
     """Append an event to a stream; it is delivered once the transaction commits."""
     data = data or {}
     check_event(type, data)
-    parse_stream(stream)
+    check_stream(stream)
     with transaction.atomic():
         event = eventlog.append(stream, type, data)
         deliver_on_commit([event])
@@ -46,7 +60,7 @@ def publish_ephemeral(stream: str, type: str, data: dict[str, Any] | None = None
     """Send an event that is not stored and has no seq (typing, presence): best effort."""
     data = data or {}
     check_event(type, data)
-    parse_stream(stream)
+    check_stream(stream)
     frame = event_frame(type=type, stream=stream, data=data, ts=time.time())
     transport.deliver([(stream, None, frame)])
 
@@ -58,6 +72,6 @@ async def apublish(stream: str, type: str, data: dict[str, Any] | None = None) -
 async def apublish_ephemeral(stream: str, type: str, data: dict[str, Any] | None = None) -> None:
     data = data or {}
     check_event(type, data)
-    parse_stream(stream)
+    check_stream(stream)
     frame = event_frame(type=type, stream=stream, data=data, ts=time.time())
     await transport.adeliver([(stream, None, frame)])

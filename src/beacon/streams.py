@@ -61,6 +61,16 @@ def user_stream(user_or_id: Any) -> str:
 class StreamPolicy:
     """What a user may do with the streams of one namespace. Deny by default."""
 
+    def is_canonical(self, key: str) -> bool:
+        """Is ``key`` the one spelling of a stream of this namespace? No queries here.
+
+        Others are ``invalid_stream`` on a socket or over HTTP, and ``publish()`` raises
+        ``PublishError`` for them. A namespace whose keys are numbers says no to ``abc``
+        (no stream anyone could receive) and to ``02`` (``room:2`` is the room), so that
+        one stream never has two names, two permission checks or two rows.
+        """
+        return True
+
     def can_subscribe(self, user: Any, key: str) -> bool:
         return False
 
@@ -95,6 +105,15 @@ class StreamPolicy:
     async def typing(self, consumer: Any, key: str) -> None:
         """A subscribed socket said its user is typing."""
         raise ProtocolError(ErrorCode.UNSUPPORTED, "this stream takes no typing events")
+
+
+def is_canonical_pk(model: Any, key: str) -> bool:
+    """Whether ``key`` is a primary key of ``model`` as it is written (``7``; not ``07``,
+    not ``abc``)."""
+    try:
+        return str(model._meta.pk.to_python(key)) == key
+    except Exception:  # ValidationError and the like: no key of this model
+        return False
 
 
 _policies: dict[str, StreamPolicy] = {}

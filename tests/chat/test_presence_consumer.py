@@ -50,3 +50,22 @@ async def test_unsubscribing_leaves_the_room(make_user: Any, make_room: Any, db_
         await next_about(b, "join", alice)
         await a.send({"op": "unsubscribe", "stream": room.stream})
         await next_about(b, "leave", alice)
+
+
+async def test_subscribing_again_does_not_make_the_user_leave_and_join(
+    make_user: Any, make_room: Any, db_call: Any
+) -> None:
+    alice, bob = await db_call(make_user, "alice"), await db_call(make_user, "bob")
+    room = await db_call(make_room, "lobby")
+    async with connect(alice) as a, connect(bob) as b:
+        await enter(b, room)
+        await enter(a, room)
+        await next_about(b, "join", alice)
+        for i in range(50):
+            await a.send({"op": "subscribe", "stream": room.stream, "id": i})
+        for _ in range(50):
+            again = await next_frame(a, "subscribed")
+            assert again["recovered"] is True
+        seen_by_bob = await rest(b)
+        assert "join" not in seen_by_bob and "leave" not in seen_by_bob
+        assert "presence" not in await rest(a)

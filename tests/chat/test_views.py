@@ -118,3 +118,22 @@ def test_members_of_a_private_room_can_add_others(people: dict[str, Any]) -> Non
     assert room.is_member(bob)
     refused = client_for(bob).post(f"/rooms/{room.pk}/members/", {"username": "nobody"})
     assert refused.status_code == 400
+
+
+def test_only_members_of_a_private_room_can_add_members(
+    people: dict[str, Any], django_user_model: Any
+) -> None:
+    alice, bob = people["alice"], people["bob"]
+    carol = django_user_model.objects.create_user("carol", password="pw")
+    secret = Room.objects.create(name="secret", is_private=True)
+    secret.join(alice)
+    # bob is not a member: he cannot add himself, nor anyone else.
+    answer = client_for(bob).post(f"/rooms/{secret.pk}/members/", {"username": "bob"})
+    assert answer.status_code == 404
+    assert not secret.is_member(bob)
+    # A public room's member cannot enrol other people in it (they join by entering).
+    lobby = Room.objects.create(name="lobby", is_private=False)
+    lobby.join(bob)
+    answer = client_for(bob).post(f"/rooms/{lobby.pk}/members/", {"username": "carol"})
+    assert answer.status_code == 404
+    assert not lobby.is_member(carol)

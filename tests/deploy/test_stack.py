@@ -25,7 +25,8 @@ import websockets
 from celery import Celery
 from django.conf import settings
 
-from ..servers import RedisServer, manage, session_cookie
+from ..servers import RedisServer, free_port, manage, session_cookie
+from ..sseclient import HttpStream
 from .stack import (
     Nginx,
     UnitServer,
@@ -67,9 +68,13 @@ def stack(django_db_setup: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
     folder = tmp_path_factory.mktemp("stack")
     (folder / "metrics").mkdir()
     redis = RedisServer(folder).start()
+    https_port = free_port()
     env = production_env(
         # The sessions the test signs in with are the test process's: same key.
         DJANGO_SECRET_KEY=settings.SECRET_KEY,
+        # Nginx passes ``Host: $host``, without the port: a site on a port other than
+        # 443 names its origin here, for Django's CSRF check and Beacon's origin check.
+        DJANGO_CSRF_TRUSTED_ORIGINS=f"https://127.0.0.1:{https_port}",
         REDIS_URL=redis.url,
         BEACON_REDIS_PREFIX="stack",
         STATIC_ROOT=str(folder / "static"),
@@ -80,7 +85,8 @@ def stack(django_db_setup: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
     servers = [UnitServer("beacon@.service", folder, **env) for _ in range(2)]
     worker = Worker(folder, **env)
     cert, key = make_certificate(folder)
-    nginx = Nginx(folder / "nginx", [s.port for s in servers], folder / "static", cert, key)
+    upstreams = [s.port for s in servers]
+    nginx = Nginx(folder / "nginx", upstreams, folder / "static", cert, key, https_port=https_port)
     celery = Celery("stack-test", broker=redis.url)
     try:
         for server in servers:
@@ -334,3 +340,65 @@ def test_logs_are_json_lines_without_message_bodies_or_session_keys(
         assert cookie not in text, path
         for earlier in ("from a Celery task", "from the command line", "counted"):
             assert earlier not in text, path
+
+
+async def test_sse_through_nginx_is_unbuffered_and_resumes_on_the_other_process_after_sigterm(
+    stack: Stack, make_user: Any, db_call: Any
+) -> None:
+    """``EventSource``'s way in: events arrive one by one through Nginx, and a SIGTERM's
+    ``close`` (4012) sends the reader, with its ``Last-Event-ID``, to the other process."""
+    erin = await db_call(make_user, "erin")
+    cookie = await db_call(session_cookie, erin)
+    path = f"/beacon/events/?stream=user:{erin.pk}"
+    count = 120
+    seqs: list[int] = []
+    closes: list[dict[str, Any]] = []
+    last_id: str | None = None
+    victim: UnitServer | None = None
+    sender: threading.Thread | None = None
+
+    def publish() -> None:
+        for i in range(count):
+            stack.send_task(erin.pk, f"e{i}")
+            time.sleep(0.01)
+
+    connects = 0
+    async with asyncio.timeout(90):
+        while len(seqs) < count:
+            headers = {"Cookie": f"sessionid={cookie}"}
+            if last_id is not None:
+                headers["Last-Event-ID"] = last_id
+            before = backend_connections(stack.ports())
+            stream = await HttpStream.open(
+                stack.nginx.https_port, path, headers, ssl=stack.nginx.ssl_context()
+            )
+            assert stream.status == 200
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            connects += 1
+            if victim is None:
+                port = backend_of_client(stack, before)
+                victim = next(s for s in stack.servers if s.port == port)
+            try:
+                async for event in stream.events():
+                    last_id = event.id or last_id
+                    if event.event == "subscribed" and sender is None:
+                        # Live events only now: each must come while the response is open.
+                        sender = threading.Thread(target=publish)
+                        sender.start()
+                    elif event.event == "notification":
+                        seqs.append(event.json["seq"])
+                        if len(seqs) == 40:
+                            victim.process.terminate()  # SIGTERM, as systemctl restart does
+                        if len(seqs) == count:
+                            break
+                    elif event.event == "close":
+                        closes.append(event.json)
+            finally:
+                await stream.close()
+    assert sender is not None and victim is not None
+    sender.join()
+    assert [c["code"] for c in closes] == [4012]
+    assert connects == 2
+    assert seqs == list(range(1, count + 1))  # nothing lost, nothing twice
+    assert victim.process.wait(30) == 0
+    victim.start()

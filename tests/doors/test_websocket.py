@@ -109,6 +109,9 @@ async def test_resume_past_retention_says_so(make_user: Any, db_call: Any, setti
         subscribed = await client.subscribe(user_stream(alice), since=1)
         assert subscribed["recovered"] is False and subscribed["reason"] == "retention"
         assert await client.nothing()
+        # Subscribing again to a stream the socket has is idempotent: start over instead.
+        await client.send({"op": "unsubscribe", "stream": user_stream(alice)})
+        await client.receive_type("unsubscribed")
         ok = await client.subscribe(user_stream(alice), since=3)
         assert ok["recovered"] is True
         assert [(await client.receive_type("notification"))["seq"] for _ in range(2)] == [4, 5]
@@ -225,6 +228,23 @@ async def test_bad_frames_get_an_error_frame_and_the_socket_keeps_working(
         assert "Traceback" not in json.dumps(error)
         await db_call(notify, alice, "still here")
         assert (await client.receive_type("notification"))["message"] == "still here"
+
+
+async def test_the_protocol_docs_examples_of_unsupported_and_forbidden_hold(
+    make_user: Any, db_call: Any
+) -> None:
+    """docs/protocol.md: ``typing`` on a subscribed ``user:7`` is ``unsupported``; a
+    ``publish`` there is ``forbidden`` (nobody may publish to a user's stream)."""
+    alice = await db_call(make_user, "alice")
+    stream = user_stream(alice)
+    async with connect(alice) as client:
+        await client.subscribe(stream)
+        await client.send({"op": "typing", "stream": stream})
+        assert (await client.receive_type("error"))["code"] == "unsupported"
+        await client.send(
+            {"op": "publish", "stream": stream, "type": "x", "data": {}, "client_id": "c"}
+        )
+        assert (await client.receive_type("error"))["code"] == "forbidden"
 
 
 async def test_subscribing_to_another_users_stream_is_forbidden(

@@ -450,3 +450,47 @@ test("frames that are not JSON objects are ignored", async () => {
   server.socket.onmessage({ data: "null" });
   assert.equal(client.state, "connected");
 });
+
+test("an epoch change announced under a live subscription is surfaced and followed", async () => {
+  const { client, server } = await connected();
+  const sub = client.subscribe("user:7");
+  const outcomes = [];
+  const delivered = [];
+  sub.on("subscribed", (info) => outcomes.push([info.recovered, info.reason, info.epoch, info.seq]));
+  sub.on("notification", (f) => delivered.push([f.epoch, f.seq]));
+  await flush();
+  server.publish("user:7", "notification");
+  server.publish("user:7", "notification");
+  // The stream is deleted and recreated; the server announces it (no ref), then goes on.
+  server.streams.set("user:7", { epoch: "e2", events: [] });
+  server.publish("user:7", "notification"); // e2 seq 1: the server drops it and says:
+  server.toClient(server.socket, {
+    type: "subscribed", stream: "user:7", epoch: "e2", seq: 1, recovered: false, reason: "epoch_changed",
+  });
+  server.publish("user:7", "notification"); // e2 seq 2
+  assert.deepEqual(outcomes, [
+    [true, null, "e1", 0],
+    [false, "epoch_changed", "e2", 1],
+  ]);
+  assert.deepEqual(delivered, [["e1", 1], ["e1", 2], ["e2", 2]]);
+  assert.equal(sub.epoch, "e2");
+});
+
+test("an unannounced event of another epoch makes the client resubscribe, not drop or splice", async () => {
+  const { client, server } = await connected();
+  const sub = client.subscribe("user:7");
+  const outcomes = [];
+  const delivered = [];
+  sub.on("subscribed", (info) => outcomes.push([info.recovered, info.reason, info.epoch]));
+  sub.on("notification", (f) => delivered.push([f.epoch, f.seq]));
+  await flush();
+  for (let i = 0; i < 3; i++) server.publish("user:7", "notification");
+  server.streams.set("user:7", { epoch: "e2", events: [] });
+  server.publish("user:7", "notification"); // e2 seq 1, with no announcement
+  await flush();
+  const ops = server.socket.sent.map((f) => [f.op, f.epoch, f.since]);
+  assert.deepEqual(ops.slice(-2), [["unsubscribe", undefined, undefined], ["subscribe", "e1", 3]]);
+  assert.deepEqual(outcomes.at(-1), [false, "epoch_changed", "e2"]);
+  server.publish("user:7", "notification"); // e2 seq 2
+  assert.deepEqual(delivered, [["e1", 1], ["e1", 2], ["e1", 3], ["e2", 2]]);
+});

@@ -20,9 +20,20 @@ const MAX_ITEMS = 50;
 const TOAST_MS = 5000;
 const ICON = new URL("beacon.svg", import.meta.url).href;
 
-/** Only same-site paths become links: a notification's `url` is data, not trusted. */
+/**
+ * Only links to this site: a notification's `url` is data, not trusted. The browser's
+ * own URL parser decides (`/\evil.example/` and `/<TAB>/evil.example/` are
+ * `//evil.example/` to it), and the link is the parsed, same-origin URL.
+ */
 function safePath(url) {
-  return typeof url === "string" && url.startsWith("/") && !url.startsWith("//") ? url : null;
+  if (typeof url !== "string" || url === "") return null;
+  let parsed;
+  try {
+    parsed = new URL(url, location.origin);
+  } catch {
+    return null;
+  }
+  return parsed.origin === location.origin ? parsed.pathname + parsed.search + parsed.hash : null;
 }
 
 function timeAgo(ts) {

@@ -10,7 +10,8 @@ receipts (ephemeral).
 * A room that does not exist is refused like a private one (``forbidden``), so names
   do not reveal which rooms exist.
 * Membership is checked on every subscribe, resume, publish and read; removing a
-  member does not close a subscription that is already open.
+  member, leaving or deleting the room re-asks the policy for open subscriptions
+  (``beacon.identity.revoke``, from ``signals``).
 
 ``rooms:{user_id}`` — a user's room list: for that user alone; no durable events,
 only ``unread`` events (see ``readstate``) and the whole list in ``subscribed.state``.
@@ -27,7 +28,7 @@ from beacon.eventlog import Appended
 from beacon.exceptions import ProtocolError
 from beacon.protocol import ErrorCode, Publish
 from beacon.publishing import apublish_ephemeral
-from beacon.streams import StreamPolicy, register
+from beacon.streams import StreamPolicy, is_canonical_pk, register
 
 from .conf import get_chat_config
 from .messages import MESSAGE, check_data, post_message
@@ -38,7 +39,7 @@ log = logging.getLogger("beacon.chat")
 
 
 def find_room(key: str) -> Room | None:
-    if not key.isdigit() or len(key) > 18:
+    if not (key.isascii() and key.isdigit()) or len(key) > 18:
         return None
     return Room.objects.filter(pk=int(key)).first()
 
@@ -86,6 +87,9 @@ typing_throttle = TypingThrottle()
 @register("room")
 class RoomPolicy(StreamPolicy):
     """``room:{id}``: see the module docstring."""
+
+    def is_canonical(self, key: str) -> bool:
+        return is_canonical_pk(Room, key)
 
     def can_subscribe(self, user: Any, key: str) -> bool:
         return may_enter(find_room(key), user)
@@ -162,6 +166,11 @@ class RoomPolicy(StreamPolicy):
 @register("rooms")
 class RoomListPolicy(StreamPolicy):
     """``rooms:{user_id}``: a user's room list with unread counts, for that user alone."""
+
+    def is_canonical(self, key: str) -> bool:
+        from django.contrib.auth import get_user_model
+
+        return is_canonical_pk(get_user_model(), key)
 
     def can_subscribe(self, user: Any, key: str) -> bool:
         return bool(getattr(user, "is_authenticated", False)) and str(user.pk) == key

@@ -7,12 +7,11 @@ pages back through a room (the room policy decides who may). Errors are
 
 from __future__ import annotations
 
-import json
-
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
-from ..views import json_error, signed_in
+from ..identity.limits import user_rate_limited
+from ..views import int_field, json_body, json_error, signed_in
 from .models import Membership, Room, room_stream
 from .policy import enter, find_room, may_enter
 from .readstate import last_seq, mark_read, room_entry, room_list
@@ -38,14 +37,11 @@ def rooms(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @signed_in
+@user_rate_limited
 def read(request: HttpRequest, room_id: int) -> HttpResponse:
     """Mark read up to a seq: body ``{"up_to": N}``; returns the position and unread count."""
-    try:
-        body = json.loads(request.body or b"{}")
-    except ValueError:
-        return json_error("bad_json", "body is not JSON", 400)
-    up_to = body.get("up_to") if isinstance(body, dict) else None
-    if not isinstance(up_to, int) or isinstance(up_to, bool) or up_to < 0:
+    up_to = int_field(json_body(request), "up_to")
+    if up_to is None:
         return json_error("bad_request", "give 'up_to', a non-negative integer", 400)
     room = enter(str(room_id), request.user)
     if room is None:

@@ -15,8 +15,10 @@ frame handling; the outbox, everything that goes out to it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+import traceback
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -31,6 +33,8 @@ from ..db import database_call
 from ..exceptions import Forbidden, ProtocolError, StreamError
 from ..fanout.hub import Hub, get_hub
 from ..fanout.outbox import Outbox, Track
+from ..identity.control import get_registry
+from ..identity.core import Identity
 from ..protocol import (
     ClientFrame,
     CloseCode,
@@ -47,10 +51,11 @@ from ..protocol import (
     pong_frame,
     subscribed_frame,
     unsubscribed_frame,
+    utf8_size,
     welcome_frame,
 )
 from ..ratelimit import TokenBucket
-from ..sequencing import resume_point
+from ..sequencing import replay_continues, resume_point
 from ..streams import StreamPolicy, parse_stream, policy_for, user_stream
 from .wire import wire_for
 
@@ -63,7 +68,6 @@ class Subscription(Track):
 
     policy: StreamPolicy
     key: str
-    epoch: str = ""
 
 
 class BeaconConsumer(AsyncWebsocketConsumer):
@@ -96,6 +100,11 @@ class BeaconConsumer(AsyncWebsocketConsumer):
                 await handler(message)
         except StopConsumer:
             pass
+        finally:
+            # Whatever ended the socket (a handler that raised, a cancelled task, a
+            # client that vanished), it leaves the hub, presence and metrics. Shielded:
+            # a second cancellation must not cut the teardown short.
+            await asyncio.shield(self.teardown())
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         self.config = get_config()
@@ -119,15 +128,25 @@ class BeaconConsumer(AsyncWebsocketConsumer):
             return
         if self.user is None or not self.user.is_authenticated:
             metrics.rejected_handshake("unauthenticated")
-            await self.close_with(CloseCode.UNAUTHENTICATED)
+            code = self.scope.get("beacon.refused") or CloseCode.UNAUTHENTICATED
+            await self.close_with(CloseCode(int(code)))
             return
+        self.identity = self.scope.get("beacon.identity") or Identity(self.user, "scope")
+        self.registry = get_registry()
+        if not await self.registry.admit(self):
+            await self.close_with(CloseCode.TOO_MANY_CONNECTIONS)
+            return
+        self.user_bucket = self.registry.user_bucket(self)
         self.bucket = TokenBucket(
             rate=self.config["RATE_LIMIT_PER_SECOND"], burst=self.config["RATE_LIMIT_BURST"]
         )
+        self.outbox.bucket = self.bucket
         self.hub = get_hub()
-        await self.hub.attach(self.outbox)
+        # Counted before the first await: whatever ends the socket from here on,
+        # ``teardown`` undoes exactly this.
         self.active = True
         metrics.connection_opened()
+        await self.hub.attach(self.outbox)
         await self.send(
             welcome_frame(
                 user_id=self.user.pk,
@@ -141,15 +160,33 @@ class BeaconConsumer(AsyncWebsocketConsumer):
         """Hook for subclasses: runs once the socket is accepted and authenticated."""
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
-        if self.active:
-            self.active = False
-            self.outbox.stop()
-            await self.hub.detach(self.outbox)
-            metrics.connection_closed()
-            for sub in list(self.subscriptions.values()):
-                await self._left(sub)
-            self.subscriptions.clear()
+        await self.teardown()
         await super().websocket_disconnect(message)
+
+    async def teardown(self) -> None:
+        """Detach from the hub, the identity registry, the metrics and presence: once,
+        whatever ends the socket.
+
+        Each step runs even if an earlier one fails, so a Redis that is down cannot
+        leave the socket counted or listed in the hub.
+        """
+        if not self.active:
+            return
+        self.active = False
+        self.outbox.stop()
+        metrics.connection_closed()
+        try:
+            await self.hub.detach(self.outbox)
+        except Exception:
+            log.exception("beacon: detaching a socket from the hub failed")
+        try:
+            await self.registry.remove(self)
+        except Exception:
+            log.exception("beacon: leaving the identity registry failed")
+        subscriptions = list(self.subscriptions.values())
+        self.subscriptions.clear()
+        for sub in subscriptions:
+            await self._left(sub)
 
     async def _left(self, sub: Subscription) -> None:
         try:
@@ -176,7 +213,7 @@ class BeaconConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not self.active or self.closing:
             return
-        size = len(text_data) if text_data is not None else len(bytes_data or b"")
+        size = utf8_size(text_data) if text_data is not None else len(bytes_data or b"")
         if size > self.config["MAX_FRAME_BYTES"]:
             await self.close_with(CloseCode.FRAME_TOO_LARGE)
             return
@@ -194,12 +231,23 @@ class BeaconConsumer(AsyncWebsocketConsumer):
             metrics.error(exc.code)
             ref = exc.ref if exc.ref is not None or frame is None else frame.ref
             await self.send(error_frame(exc.code, exc.message, ref=ref, stream=exc.stream))
-        except Exception:
-            log.exception("beacon: error while handling a client frame")
+        except Exception as exc:
+            # The stack, not the exception's text: that may quote the client's frame.
+            log.error(
+                "beacon: %s while handling a client frame\n%s",
+                type(exc).__name__,
+                "".join(traceback.format_tb(exc.__traceback__)),
+            )
             metrics.error(ErrorCode.INTERNAL)
             await self.send(error_frame(ErrorCode.INTERNAL, "internal error"))
 
     async def handle(self, frame: ClientFrame) -> None:
+        if isinstance(frame, (Read, Publish, Typing)) and not self.user_bucket.take(
+            time.monotonic()
+        ):  # the budget all of the user's sockets share: refuse the frame, keep the socket
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED, "too many frames from this user", ref=frame.ref
+            )
         match frame:
             case Subscribe():
                 await self.subscribe(frame)
@@ -222,21 +270,30 @@ class BeaconConsumer(AsyncWebsocketConsumer):
                 ErrorCode.INVALID_STREAM, str(exc), ref=ref, stream=stream[:100]
             ) from None
         try:
-            return policy_for(stream)
+            policy, key = policy_for(stream)
         except StreamError as exc:
             raise ProtocolError(
                 ErrorCode.UNKNOWN_STREAM, str(exc), ref=ref, stream=stream
             ) from None
+        if not policy.is_canonical(key):
+            raise ProtocolError(
+                ErrorCode.INVALID_STREAM,
+                "not the canonical name of its stream",
+                ref=ref,
+                stream=stream,
+            )
+        return policy, key
 
     # -- subscribe, resume, unsubscribe --------------------------------------------------------
 
     async def subscribe(self, frame: Subscribe) -> None:
         stream = frame.stream
         policy, key = self._policy(stream, frame.ref)
-        if stream in self.subscriptions:
-            await self.hub.remove(stream, self.outbox)
-            await self._left(self.subscriptions.pop(stream))
-        elif len(self.subscriptions) >= self.config["MAX_SUBSCRIPTIONS"]:
+        existing = self.subscriptions.get(stream)
+        if existing is not None:
+            await self._resubscribe(existing, frame)
+            return
+        if len(self.subscriptions) >= self.config["MAX_SUBSCRIPTIONS"]:
             raise ProtocolError(
                 ErrorCode.TOO_MANY_SUBSCRIPTIONS,
                 "subscription limit reached",
@@ -256,10 +313,17 @@ class BeaconConsumer(AsyncWebsocketConsumer):
             last_seq=position.last_seq,
             first_kept=position.first_seq,
         )
+        replay: list[tuple[int, str]] | None = None
+        if frame.since is not None and recovered:
+            # Read before answering: ``beacon_prune`` may have moved the log's start
+            # since the position was read, and "recovered" must mean everything.
+            replay = await database_call(eventlog.events_after)(stream, after)
+            if not replay_continues(after, replay[0][0] if replay else None, position.last_seq):
+                after, recovered, reason, replay = position.last_seq, False, "retention", None
         sub = Subscription(stream=stream, policy=policy, key=key, epoch=position.epoch, last=after)
         async with sub.lock:
             self.subscriptions[stream] = sub
-            await self.hub.add(stream, self.outbox, position.last_seq)
+            await self.hub.add(stream, self.outbox, position.last_seq, position.epoch)
             await self.send(
                 subscribed_frame(
                     stream=stream,
@@ -273,9 +337,30 @@ class BeaconConsumer(AsyncWebsocketConsumer):
             )
             if frame.since is not None:
                 metrics.resume(recovered)
-                if recovered:
-                    await self.outbox.catch_up(sub, None)
+            if replay is not None:
+                await self.outbox.send_rows(sub, replay, paced=True)
+                if len(replay) >= self.config["REPLAY_PAGE_SIZE"]:
+                    await self.outbox.catch_up(sub, None, paced=True)
+            # An event that committed after the position read and reached the hub
+            # before this socket joined it was offered to the stream's other sockets
+            # only, and the hub counts it as known: bring it from the log now.
+            known = self.hub.known.get(stream, 0)
+            if known > sub.last:
+                await self.outbox.catch_up(sub, known)
         await policy.joined(self, key)
+
+    async def _resubscribe(self, sub: Subscription, frame: Subscribe) -> None:
+        """Subscribing again to a stream the socket has changes nothing: say where it is.
+
+        No replay (everything after the first subscribe's resume point was or will be
+        sent once on this socket) and no ``left``/``joined`` (presence stays as it is).
+        """
+        async with sub.lock:
+            await self.send(
+                subscribed_frame(
+                    stream=sub.stream, epoch=sub.epoch, seq=sub.last, recovered=True, ref=frame.ref
+                )
+            )
 
     def _subscription(self, stream: str, ref: Any) -> Subscription:
         sub = self.subscriptions.get(stream)
@@ -291,6 +376,15 @@ class BeaconConsumer(AsyncWebsocketConsumer):
         await self.hub.remove(frame.stream, self.outbox)
         await self._left(sub)
         await self.send(unsubscribed_frame(stream=frame.stream, ref=frame.ref))
+
+    async def revoked(self, stream: str) -> None:
+        """The stream's policy said no on re-asking (``beacon.identity.revoke``)."""
+        sub = self.subscriptions.pop(stream, None)
+        if sub is None or self.closing:
+            return
+        await self.hub.remove(stream, self.outbox)
+        await self._left(sub)
+        await self.send(unsubscribed_frame(stream=stream, reason=ErrorCode.FORBIDDEN))
 
     # -- read state, publish, typing ---------------------------------------------------------
 
@@ -328,7 +422,9 @@ class NotificationConsumer(BeaconConsumer):
         since = query.get("since", [""])[0]
         epoch = query.get("epoch", [""])[0]
         stream = user_stream(self.user)
-        if (since and not since.isdigit()) or len(since) > 18 or len(epoch) > 64:
+        # isdigit() alone takes "²" and "①", which int() refuses.
+        digits = since.isascii() and since.isdigit()
+        if (since and not digits) or len(since) > 18 or len(epoch) > 64:
             await self.send(
                 error_frame(
                     ErrorCode.BAD_FRAME, "'since' must be a non-negative integer", stream=stream

@@ -10,15 +10,20 @@ connection never stalls the others.
 
 The hub also runs:
 
-* the **log watcher**: every ``LOG_POLL_SECONDS`` it reads the newest seq of each
-  locally subscribed stream and dispatches whatever the channel layer did not bring
-  (an event published by another process in local mode, or sent while Redis was
-  down). Sockets drop what they already have, so overlap is harmless;
+* the **log watcher** (``logwatch.py``): it dispatches whatever the channel layer did
+  not bring (an event published by another process in local mode, or sent while
+  Redis was down), within about ``LOG_POLL_SECONDS``, at a cost that follows events
+  and subscribes rather than subscribed streams. Sockets drop what they already
+  have, so overlap is harmless;
 * the **heartbeat**: a ``ping`` frame to every socket each ``HEARTBEAT_SECONDS``, so
   clients notice a dead connection;
-* in layer mode, the **receive loop** on the hub's own channel, and a periodic
-  re-join of its groups (channels_redis forgets groups after ``group_expiry``, and a
-  restarted Redis forgets them at once).
+* in layer mode, the **receive loop** on the hub's own channel, and the **group
+  keeper**: it retries the groups a failed join left out, and re-joins every group
+  each ``GROUP_REFRESH_SECONDS`` (channels_redis forgets groups after
+  ``group_expiry``, and a restarted Redis forgets them at once). It is a task of its
+  own, and each layer call waits at most ``REDIS_TIMEOUT_SECONDS``: a Redis that
+  stops answering (paused, or a network that drops packets) delays neither the log
+  watcher nor a subscribe by more than that.
 """
 
 from __future__ import annotations
@@ -28,20 +33,22 @@ import contextlib
 import contextvars
 import logging
 import time
-from collections.abc import Iterable
-from typing import Protocol, cast
+from collections.abc import Awaitable, Iterable
+from typing import Protocol, TypeVar, cast
 
-from .. import eventlog, metrics
+from .. import metrics
 from ..conf import get_config
-from ..db import database_call
 from ..protocol import PING_FRAME, CloseCode
 from ..streams import group_name
 from . import relay
+from .logwatch import LogWatcher
 from .relay import Item, get_layer
 
 log = logging.getLogger("beacon.hub")
 
 GROUP_REFRESH_SECONDS = 60.0
+
+T = TypeVar("T")
 
 
 class Sink(Protocol):
@@ -61,6 +68,8 @@ class Hub:
         self.connections: set[Sink] = set()
         #: Highest seq dispatched (or known to subscribers) per stream.
         self.known: dict[str, int] = {}
+        #: Epoch of each stream as the log watcher last saw it: ``known`` is of this epoch.
+        self.epochs: dict[str, str] = {}
         self.layer = get_layer()
         self.channel: str | None = None
         #: Streams whose group could not be joined (layer down): retried each poll.
@@ -71,6 +80,7 @@ class Hub:
         #: publishing thread's: a socket's writer task started from there inherits it,
         #: and asgiref refuses database calls from a context marked as a sync thread's.
         self.context = contextvars.copy_context()
+        self.watcher = LogWatcher(self)
 
     # -- connections and subscriptions -----------------------------------------------
 
@@ -87,7 +97,7 @@ class Hub:
         if not self.connections:
             self._stop()
 
-    async def add(self, stream: str, sink: Sink, seq: int) -> None:
+    async def add(self, stream: str, sink: Sink, seq: int, epoch: str | None = None) -> None:
         """Subscribe a socket that gets the stream's events up to ``seq`` elsewhere (replay)."""
         sinks = self.subscribers.get(stream)
         if sinks is None:
@@ -95,6 +105,9 @@ class Hub:
             # Only a stream's first socket sets where the log watcher starts: a later
             # socket's position says nothing about what the earlier ones were sent.
             self.known[stream] = seq
+            if epoch is not None:
+                self.epochs[stream] = epoch
+            self.watcher.added(stream)
             await self._join(stream)
         sinks.add(sink)
 
@@ -108,14 +121,14 @@ class Hub:
             return
         group = group_name(stream)
         try:
-            await self.layer.group_add(group, self.channel)
+            await _bounded(self.layer.group_add(group, self.channel))
             self.unjoined.discard(stream)
         except Exception as exc:
-            log.warning("beacon: group_add failed (%s); the log watcher covers it", exc)
+            log.warning("beacon: group_add failed (%r); the log watcher covers it", exc)
             self.unjoined.add(stream)
             # Forget the half-made membership so that the retry really subscribes.
             with contextlib.suppress(Exception):
-                await self.layer.group_discard(group, self.channel)
+                await _bounded(self.layer.group_discard(group, self.channel))
 
     async def remove(self, stream: str, sink: Sink) -> None:
         sinks = self.subscribers.get(stream)
@@ -125,10 +138,11 @@ class Hub:
         if not sinks:
             del self.subscribers[stream]
             self.known.pop(stream, None)
+            self.epochs.pop(stream, None)
             self.unjoined.discard(stream)
             if self.layer is not None and self.channel is not None:
                 try:
-                    await self.layer.group_discard(group_name(stream), self.channel)
+                    await _bounded(self.layer.group_discard(group_name(stream), self.channel))
                 except Exception as exc:
                     log.warning("beacon: group_discard failed: %s", exc)
 
@@ -159,6 +173,7 @@ class Hub:
             for stream in self.subscribers:
                 await self._join(stream)
             self._tasks.append(self.loop.create_task(self._receive_loop()))
+            self._tasks.append(self.loop.create_task(self._keep_groups()))
         self._tasks.append(self.loop.create_task(self._watch_log()))
         self._tasks.append(self.loop.create_task(self._heartbeat()))
 
@@ -185,36 +200,30 @@ class Hub:
             self.dispatch(((message["stream"], message.get("seq"), message["frame"]),))
 
     async def _watch_log(self) -> None:
+        """The log watcher; nothing there waits on the channel layer."""
+        await self.watcher.run()
+
+    async def _keep_groups(self) -> None:
+        """Retry unjoined groups each poll, re-join all each ``GROUP_REFRESH_SECONDS``."""
         refreshed = time.monotonic()
         while True:
             await asyncio.sleep(get_config()["LOG_POLL_SECONDS"])
             try:
-                await self.poll_log()
                 for stream in list(self.unjoined):
-                    await self._join(stream)
-                if self.layer is not None and time.monotonic() - refreshed > GROUP_REFRESH_SECONDS:
+                    if stream in self.subscribers:
+                        await self._join(stream)
+                if time.monotonic() - refreshed > GROUP_REFRESH_SECONDS:
                     refreshed = time.monotonic()
                     for stream in list(self.subscribers):
                         await self._join(stream)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("beacon: log watcher poll failed: %s", exc)
+                log.warning("beacon: group refresh failed: %s", exc)
 
     async def poll_log(self) -> int:
         """Dispatch events in the log that this hub has not seen; returns how many."""
-        streams = list(self.subscribers)
-        if not streams:
-            return 0
-        newest = await database_call(eventlog.last_seqs)(streams)
-        behind = {
-            s: self.known.get(s, 0) for s, last in newest.items() if last > self.known.get(s, 0)
-        }
-        if not behind:
-            return 0
-        missed = await database_call(_read_missed)(behind)
-        self.dispatch(missed)
-        return len(missed)
+        return await self.watcher.poll()
 
     async def _heartbeat(self) -> None:
         while True:
@@ -222,16 +231,9 @@ class Hub:
             self.broadcast(PING_FRAME)
 
 
-def _read_missed(behind: dict[str, int]) -> list[Item]:
-    items: list[Item] = []
-    for stream, after in behind.items():
-        while True:
-            rows = eventlog.events_after(stream, after)
-            items.extend((stream, seq, frame) for seq, frame in rows)
-            if len(rows) < get_config()["REPLAY_PAGE_SIZE"]:
-                break
-            after = rows[-1][0]
-    return items
+async def _bounded(call: Awaitable[T]) -> T:
+    """Await a channel-layer call for at most ``REDIS_TIMEOUT_SECONDS`` (TimeoutError)."""
+    return await asyncio.wait_for(call, get_config()["REDIS_TIMEOUT_SECONDS"])
 
 
 def get_hub() -> Hub:

@@ -1,6 +1,6 @@
 """The outbox: one connection's way out, the same for every front door.
 
-A front door (the WebSocket consumer today; an SSE response or a Pusher socket next)
+A front door (the WebSocket consumer, the Pusher socket; an SSE response next)
 makes an :class:`Outbox` from two coroutine functions — *send this text*, *close with
 this code* — fills :attr:`Outbox.tracks` with the streams it subscribes to, and
 attaches the outbox to the hub, whose :class:`~beacon.fanout.hub.Sink` it is.
@@ -31,14 +31,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Any, Generic, TypeVar
 
 from .. import eventlog, metrics
 from ..db import database_call
-from ..protocol import CloseCode
+from ..protocol import CloseCode, frame_epoch, subscribed_frame
+from ..ratelimit import REPLAY_EVENTS_PER_TOKEN, REPLAY_KEEP, TokenBucket
 from ..sequencing import Verdict, check
 from . import eager
 
@@ -52,13 +55,14 @@ CHECK_BYTES = 16 * 1024
 
 @dataclass(eq=False, slots=True)
 class Track:
-    """Where a connection is in one stream: the last seq sent, and the stream's lock.
+    """Where a connection is in one stream: its epoch, the last seq sent, the lock.
 
     Whoever holds ``lock`` (a replay, a gap fill) sends the stream's frames; offers
     meanwhile queue behind it.
     """
 
     stream: str
+    epoch: str = ""
     last: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -105,6 +109,8 @@ class Outbox(Generic[T]):
         self.inflight: asyncio.Task[None] | None = None
         #: The close an offer had to start (it cannot wait for it).
         self.closer: asyncio.Task[None] | None = None
+        #: The connection's token bucket, if it has one: replays spend it (paced).
+        self.bucket: TokenBucket | None = None
 
     # -- the hub's side -------------------------------------------------------------------
 
@@ -124,7 +130,7 @@ class Outbox(Generic[T]):
             if sub is None:
                 return
             if not sub.lock.locked():
-                verdict = check(sub.last, seq)
+                verdict = check(sub.last, seq, sub.epoch, frame_epoch(frame))
                 if verdict is Verdict.DUPLICATE:
                     return
                 if verdict is Verdict.DELIVER:
@@ -142,12 +148,16 @@ class Outbox(Generic[T]):
         if self.writer is None:
             self.writer = asyncio.get_running_loop().create_task(self._write_backlog())
 
-    async def close(self, code: CloseCode) -> None:
-        """Close once, with a documented code: the one way a connection is closed."""
+    async def close(self, code: IntEnum) -> None:
+        """Close once, with a documented code: the one way a connection is closed.
+
+        A door with codes of its own (Pusher's) passes them; its close function maps
+        the outbox's and the hub's (4011, 4012, 4013) onto its own.
+        """
         if self._closed(code):
             await self._close(int(code))
 
-    def _closed(self, code: CloseCode) -> bool:
+    def _closed(self, code: IntEnum) -> bool:
         """Mark the connection closing (and count why); False if it already was."""
         if self.closing:
             return False
@@ -263,7 +273,7 @@ class Outbox(Generic[T]):
 
     async def _deliver(self, sub: T, seq: int, frame: str) -> None:
         async with sub.lock:
-            verdict = check(sub.last, seq)
+            verdict = check(sub.last, seq, sub.epoch, frame_epoch(frame))
             if verdict is Verdict.DELIVER:
                 await self._send(frame)
                 sub.last = seq
@@ -273,22 +283,65 @@ class Outbox(Generic[T]):
                 metrics.gap_fill()
                 await self.catch_up(sub, seq)
                 if sub.last < seq:  # the log no longer has the missing ones
+                    if sub.last < seq - 1:
+                        await self._reset(sub, "retention", sub.epoch, seq - 1)
                     await self._send(frame)
                     sub.last = seq
+            elif verdict is Verdict.EPOCH:
+                await self._follow_epoch(sub)
 
-    async def catch_up(self, sub: T, upto: int | None) -> None:
+    async def _follow_epoch(self, sub: T) -> None:
+        """An event of another epoch: drop it if stale, else announce the new history.
+
+        A stream deleted and recreated counts from 1 again, so its seqs mean nothing
+        against the old ones: the client is told (``recovered: false``, reason
+        ``epoch_changed``, the new epoch and its newest seq) and gets what follows.
+        """
+        position = await database_call(eventlog.position)(sub.stream, create=False)
+        if position is None or position.epoch == sub.epoch:
+            return  # a late frame of an older history, or the stream is gone
+        await self._reset(sub, "epoch_changed", position.epoch, position.last_seq)
+
+    async def _reset(self, sub: T, reason: str, epoch: str, seq: int) -> None:
+        """Tell the client its history cannot continue: it reloads and goes on after ``seq``."""
+        sub.epoch, sub.last = epoch, seq
+        frame = subscribed_frame(
+            stream=sub.stream, epoch=epoch, seq=seq, recovered=False, reason=reason
+        )
+        await self._send(frame)
+
+    async def catch_up(self, sub: T, upto: int | None, *, paced: bool = False) -> None:
         """Send the stream's logged events after ``sub.last`` (up to ``upto``), in order.
 
         The caller holds ``sub.lock`` (a replay on subscribe, or a gap fill).
         """
-        while upto is None or sub.last < upto:
+        while (upto is None or sub.last < upto) and not self.closing:
             rows = await database_call(eventlog.events_after)(sub.stream, sub.last)
-            for seq, frame in rows:
-                if self.closing:
-                    return
-                if seq > sub.last:
-                    await self._send(frame)
-                    sub.last = seq
-                    self._handed(len(frame))
+            await self.send_rows(sub, rows, paced=paced)
             if len(rows) < self.page_size:
                 break
+
+    async def send_rows(self, sub: T, rows: list[tuple[int, str]], *, paced: bool) -> None:
+        """Send rows read from the log; a replay (``paced``) spends the bucket's tokens first.
+
+        Rows that do not follow ``sub.last`` mean the log was pruned under the read:
+        the client is told (``retention``) instead of being sent a silent gap. Rows of
+        another epoch (the stream was recreated under the read) are not spliced on.
+        """
+        if paced and rows and self.bucket is not None:
+            keep = self.bucket.burst * REPLAY_KEEP
+            cost = len(rows) / REPLAY_EVENTS_PER_TOKEN
+            while (wait := self.bucket.spend(time.monotonic(), cost, keep=keep)) > 0:
+                await asyncio.sleep(wait)
+        for seq, frame in rows:
+            if self.closing:
+                return
+            if frame_epoch(frame) not in (None, sub.epoch):
+                await self._follow_epoch(sub)
+                return
+            if seq > sub.last:
+                if seq > sub.last + 1:
+                    await self._reset(sub, "retention", sub.epoch, seq - 1)
+                await self._send(frame)
+                sub.last = seq
+                self._handed(len(frame))

@@ -7,13 +7,18 @@ Two modes, chosen from the channel layer that ``BEACON["CHANNEL_LAYER"]`` names:
   layer cannot reach another process anyway; publishers elsewhere (``beacon_notify``,
   a Celery worker) are brought in by each hub's log watcher.
 * **layer** (channels_redis): one ``group_send`` per event to the stream's group,
-  which each process's hub joins once. Sends from synchronous code run on one
-  long-lived event loop in a daemon thread, in order. ``async_to_sync`` would make
-  and close a loop per call, which is what gives channels_redis its "Event loop is
-  closed" errors under Celery.
+  which each process's hub joins once — on the pubsub layer a batch (``notify_many``,
+  or a burst of publishes queued meanwhile) goes as one Redis pipeline instead.
+  Sends from synchronous code run on one long-lived event loop in a daemon thread,
+  in order. ``async_to_sync`` would make and close a loop per call, which is what
+  gives channels_redis its "Event loop is closed" errors under Celery.
 
 Either way delivery is best effort: the database is the source of truth, and what a
-send loses the hubs' log watchers and the per-subscription gap check recover.
+send loses the hubs' log watchers and the per-subscription gap check recover. So a
+send waits at most ``REDIS_TIMEOUT_SECONDS``: a Redis that stops answering must not
+hold channels_redis's per-connection lock (which a hub's group join waits for too).
+After a failed send the sender thread drops what is submitted for that long, rather
+than queue minutes of sends that would each wait in turn.
 
 The relay keeps the registry of this process's hubs (one per event loop, see
 ``hub.get_hub``), which local mode dispatches to: it knows a hub only as something
@@ -90,19 +95,80 @@ def deliver(items: Sequence[Item]) -> None:
 
 
 async def adeliver(items: Sequence[Item]) -> None:
-    """Like :func:`deliver`, awaited on the caller's event loop (for ephemeral events)."""
+    """Like :func:`deliver`, awaited on the caller's event loop (for ephemeral events).
+
+    Best effort like them: a layer that fails or does not answer in time is logged.
+    """
     layer = get_layer()
     if layer is None:
         dispatch_everywhere(items)
         return
-    await _send_all(layer, items)
+    try:
+        await _send_all(layer, items)
+    except Exception as exc:
+        log.warning("beacon: channel layer send failed (%r); ephemeral event dropped", exc)
 
 
 async def _send_all(layer: Any, items: Sequence[Item]) -> None:
+    timeout = get_config()["REDIS_TIMEOUT_SECONDS"]
+    if len(items) > 1 and _pipelines(layer):
+        await _publish_pipelined(layer, items, timeout)
+        return
     for stream, seq, frame in items:
-        await layer.group_send(
-            group_name(stream), {"type": MESSAGE_TYPE, "stream": stream, "seq": seq, "frame": frame}
+        message = {"type": MESSAGE_TYPE, "stream": stream, "seq": seq, "frame": frame}
+        await asyncio.wait_for(layer.group_send(group_name(stream), message), timeout)
+
+
+#: Messages per Redis pipeline (each waits at most ``REDIS_TIMEOUT_SECONDS``).
+PIPELINE_SIZE = 1000
+
+
+def _pipelines(layer: Any) -> bool:
+    """Whether ``layer`` is channels_redis's pubsub layer, whose internals we use.
+
+    Its ``group_send`` is one ``PUBLISH`` and one round trip per event, under a lock
+    per shard, so a 1,000-user ``notify_many`` took 1,000 round trips in turn and the
+    delivery rate trailed the write rate. A batch is sent instead as one pipeline per
+    shard, built with the layer's own channel naming, sharding and serializer
+    (channels_redis 4.x, pinned in ``pyproject.toml``); any other layer, or other
+    internals, gets one ``group_send`` per event.
+    """
+    try:
+        from channels_redis.pubsub import (  # type: ignore[import-untyped]
+            RedisPubSubChannelLayer,
+            RedisSingleShardConnection,
         )
+    except ImportError:
+        return False
+    if not isinstance(layer, RedisPubSubChannelLayer):
+        return False
+    loop_layer = layer._get_layer()
+    return hasattr(RedisSingleShardConnection, "_ensure_redis") and all(
+        hasattr(loop_layer, n) for n in ("_get_group_channel_name", "_get_shard")
+    )
+
+
+async def _publish_pipelined(layer: Any, items: Sequence[Item], timeout: float) -> None:
+    loop_layer = layer._get_layer()
+    shards: dict[int, tuple[Any, list[tuple[str, bytes]]]] = {}
+    for stream, seq, frame in items:
+        channel = loop_layer._get_group_channel_name(group_name(stream))
+        shard = loop_layer._get_shard(channel)
+        message = {"type": MESSAGE_TYPE, "stream": stream, "seq": seq, "frame": frame}
+        shards.setdefault(id(shard), (shard, []))[1].append((channel, layer.serialize(message)))
+    for shard, messages in shards.values():
+        for start in range(0, len(messages), PIPELINE_SIZE):
+            chunk = messages[start : start + PIPELINE_SIZE]
+            await asyncio.wait_for(_pipeline(shard, chunk), timeout)
+
+
+async def _pipeline(shard: Any, messages: list[tuple[str, bytes]]) -> None:
+    async with shard._lock:
+        shard._ensure_redis()
+        pipe = shard._redis.pipeline(transaction=False)
+        for channel, payload in messages:
+            pipe.publish(channel, payload)
+        await pipe.execute()
 
 
 class _Sender:
@@ -123,16 +189,32 @@ class _Sender:
     async def _drain(self) -> None:
         self.queue = asyncio.Queue()
         self.ready.set()
+        down_until = 0.0
+        held: tuple[Any, Sequence[Item]] | None = None
         while True:
-            layer, items = await self.queue.get()
+            layer, first = held if held is not None else await self.queue.get()
+            held = None
+            # What else is queued for the same layer goes along: one pipeline for a
+            # burst of single publishes too. Order is kept.
+            items, taken = list(first), 1
+            while len(items) < PIPELINE_SIZE and not self.queue.empty():
+                following = self.queue.get_nowait()
+                if following[0] is not layer:
+                    held = following  # marked done in its own round
+                    break
+                items.extend(following[1])
+                taken += 1
             try:
-                await _send_all(layer, items)
+                if self.loop.time() >= down_until:
+                    await _send_all(layer, items)
             except Exception as exc:
+                down_until = self.loop.time() + get_config()["REDIS_TIMEOUT_SECONDS"]
                 log.warning(
-                    "beacon: channel layer send failed (%s); log watchers will deliver", exc
+                    "beacon: channel layer send failed (%r); log watchers will deliver", exc
                 )
             finally:
-                self.queue.task_done()
+                for _ in range(taken):
+                    self.queue.task_done()
 
     def submit(self, layer: Any, items: Sequence[Item]) -> None:
         assert self.queue is not None

@@ -17,7 +17,9 @@
  *   page saw. After a reconnect every subscription resumes from there; a durable event
  *   whose seq is not newer is dropped, so the page sees each event once, in order. When
  *   the server cannot replay (`subscribed` with `recovered: false`) the page is told, so
- *   it can reload what it shows over HTTP.
+ *   it can reload what it shows over HTTP. The server says so too when a stream's epoch
+ *   changes under a live subscription (a `subscribed` frame without `ref`); an event of
+ *   another epoch that comes unannounced makes the client resubscribe, never splice.
  * - Requests (`send(op, fields)`) carry an `id`; the reply's `ref` settles the promise.
  *
  * The pure parts (`backoffDelay`, `StreamPosition`) and the client's I/O seams
@@ -31,6 +33,9 @@ export const CONNECTED = "connected";
 
 /** Close codes after which the client stops for good (docs/protocol.md, "Close codes"). */
 export const FINAL_CLOSE_CODES = new Set([4001, 4003]);
+
+/** The credential expired: get a new one (`getTicket()` again) and reconnect at once. */
+export const REFRESH_CLOSE_CODE = 4401;
 
 /** What a close code means, for people. */
 export const CLOSE_REASONS = {
@@ -46,6 +51,8 @@ export const CLOSE_REASONS = {
   4011: "server error",
   4012: "server restarting",
   4013: "connection too slow",
+  4401: "credential expired",
+  4429: "too many connections",
 };
 
 /** Control frames the server sends; every other frame with a `stream` is an event. */
@@ -55,7 +62,7 @@ const CONTROL_TYPES = new Set(["welcome", "subscribed", "unsubscribed", "pong", 
 const CLIENT_EVENTS = new Set(["state", "retry", "welcome", "subscribed", "error", "event"]);
 
 /** Backoff attempt to start from after these close codes (rate limited: slow down). */
-const MIN_ATTEMPT_AFTER = { 4008: 3 };
+const MIN_ATTEMPT_AFTER = { 4008: 3, 4429: 5 };
 
 /**
  * Milliseconds to wait before reconnect attempt `attempt` (0-based): full jitter.
@@ -190,7 +197,10 @@ function defaultUrl(path = "/ws/") {
 /**
  * The client. Options (all optional in a browser):
  * `url` (default: ws(s)://this host/ws/), `minDelay`/`maxDelay` (backoff, ms),
- * `connectTimeout`, `requestTimeout` (ms), and the seams `WebSocket`, `setTimeout`,
+ * `connectTimeout`, `requestTimeout` (ms), `getTicket` (an async function answering a
+ * one-time ticket from `POST /beacon/tickets/`, asked before every connection: for a
+ * page on another origin or a web view without the session cookie), and the seams
+ * `WebSocket`, `setTimeout`,
  * `clearTimeout`, `random`, `now`, `window` (whose `online` event retries at once).
  *
  * Events: "state" (`{state, previous, code, reason, final}`), "retry" (`{delay, at,
@@ -206,6 +216,8 @@ export class BeaconClient extends Emitter {
     this.connectTimeout = options.connectTimeout ?? 10000;
     this.requestTimeout = options.requestTimeout ?? 10000;
     this._WebSocket = options.WebSocket ?? globalThis.WebSocket;
+    this._getTicket = options.getTicket ?? null;
+    this._opening = 0;
     this._setTimeout = options.setTimeout ?? ((fn, ms) => globalThis.setTimeout(fn, ms));
     this._clearTimeout = options.clearTimeout ?? ((id) => globalThis.clearTimeout(id));
     this._random = options.random ?? Math.random;
@@ -354,9 +366,30 @@ export class BeaconClient extends Emitter {
 
   _open() {
     this._clearTimer("reconnect");
+    if (this._getTicket === null) return this._openSocket(this.url ?? defaultUrl());
+    // Ask for a ticket first; a disconnect() or another attempt meanwhile wins.
+    const attempt = ++this._opening;
+    const current = () => attempt === this._opening && this.state === CONNECTING && !this._ws;
+    Promise.resolve()
+      .then(() => this._getTicket())
+      .then(
+        (ticket) => {
+          if (!current()) return;
+          const text = typeof ticket === "string" ? ticket : ticket?.ticket;
+          if (!text) throw new Error("getTicket() gave no ticket");
+          const url = this.url ?? defaultUrl();
+          this._openSocket(`${url}${url.includes("?") ? "&" : "?"}ticket=${encodeURIComponent(text)}`);
+        },
+      )
+      .catch((error) => {
+        if (current()) this._disconnect(null, `could not get a ticket: ${error?.message ?? error}`, true);
+      });
+  }
+
+  _openSocket(url) {
     let ws;
     try {
-      ws = new this._WebSocket(this.url ?? defaultUrl());
+      ws = new this._WebSocket(url);
     } catch (error) {
       this._disconnect(null, `could not open a socket: ${error.message}`, true);
       return;
@@ -369,6 +402,7 @@ export class BeaconClient extends Emitter {
       if (this._ws !== ws) return;
       const code = event.code;
       const reason = event.reason || CLOSE_REASONS[code] || `closed (${code})`;
+      if (code === REFRESH_CLOSE_CODE) this.attempt = 0; // not a failure: come back soon
       this._disconnect(code, reason, !FINAL_CLOSE_CODES.has(code));
     };
     ws.onerror = () => {}; // a close event always follows
@@ -418,7 +452,9 @@ export class BeaconClient extends Emitter {
         return this._onError(frame);
       case "ack":
       case "pong":
+        return this._settle(frame.ref, frame, null);
       case "unsubscribed":
+        if (frame.reason) this._onRevoked(frame);
         return this._settle(frame.ref, frame, null);
       default:
         if (typeof frame.stream === "string" && !CONTROL_TYPES.has(frame.type)) {
@@ -464,14 +500,27 @@ export class BeaconClient extends Emitter {
   _onEvent(frame) {
     const sub = this.subscriptions.get(frame.stream);
     if (!sub || sub.status !== "subscribed") return;
-    if (sub.position.accept(frame) !== "deliver") {
+    const verdict = sub.position.accept(frame);
+    if (verdict !== "deliver") {
       this.dropped += 1;
+      if (verdict === "stale") this._resync(sub);
       return;
     }
     for (const target of [sub, this]) {
       if (!CLIENT_EVENTS.has(frame.type)) target._emit(frame.type, frame);
       target._emit("event", frame);
     }
+  }
+
+  /** The server took a subscription away (`reason`: "forbidden"): do not resubscribe. */
+  _onRevoked(frame) {
+    const sub = this.subscriptions.get(frame.stream);
+    if (!sub) return;
+    this.subscriptions.delete(frame.stream);
+    sub.status = "failed";
+    const error = new BeaconError(frame.reason, `no longer allowed to read ${frame.stream}`, frame);
+    sub._emit("error", error);
+    this._emit("error", error);
   }
 
   _onError(frame) {
@@ -497,6 +546,20 @@ export class BeaconClient extends Emitter {
     } catch {
       return false; // the close event follows and reconnects
     }
+  }
+
+  /**
+   * An event of another epoch: its seqs cannot be compared with ours, so neither drop it
+   * as a duplicate nor splice it on. Ask the server afresh (unsubscribe, then subscribe
+   * from our resume point): it answers with the stream's epoch, `recovered: false` and
+   * `epoch_changed` if the history really changed, and the page is told as on any resume.
+   * Events that arrive meanwhile are ignored; the new subscription accounts for them.
+   */
+  _resync(sub) {
+    if (!this._welcomed) return;
+    sub.status = "pending";
+    this._transmit({ op: "unsubscribe", stream: sub.stream });
+    this._sendSubscribe(sub);
   }
 
   _sendSubscribe(sub) {

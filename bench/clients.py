@@ -78,6 +78,26 @@ class Clients:
         replies = self._all("subscribe", {"streams": streams, "user_stream": user_stream})
         return {k: sum(r[k] for r in replies) for k in ("ok", "failed")}
 
+    def storm_start(self, url: str, origin: str, *, resume: bool, jitter: float) -> None:
+        """Arm every socket to reconnect once its server goes (reply: ``storm_end``)."""
+        for pipe in self.pipes:
+            pipe.send(
+                ("storm", {"url": url, "origin": origin, "resume": resume, "jitter": jitter,
+                           "timeout": 120.0})
+            )
+
+    def storm_end(self) -> dict[str, Any]:
+        replies = [pipe.recv() for pipe in self.pipes]
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return {
+            "ok": sum(r["ok"] for r in replies),
+            "failed": sum(r["failed"] for r in replies),
+            "errors": [e for r in replies for e in r["errors"]][:5],
+            "last_live": max(r["last_live"] for r in replies),
+        }
+
     def collect(self, plan: Plan, timeout: float) -> tuple[Tally, list[float], float, int]:
         """``(tally, latencies, last arrival time, closed sockets)`` over all processes."""
         replies = self._all("collect", {"plan": plan, "timeout": timeout})

@@ -6,7 +6,9 @@ import os
 import sys
 from dataclasses import dataclass
 
-ALL_PHASES = frozenset({"connect", "broadcast", "sustained", "per_user", "rss"})
+ALL_PHASES = frozenset(
+    {"connect", "broadcast", "sustained", "per_user", "rss", "storm", "slow"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,11 +16,14 @@ class Config:
     name: str
     #: ``raw``, ``asgi`` (bare ASGI app), ``baseline`` or ``beacon``.
     kind: str
-    #: ``websockets``, ``daphne`` or ``uvicorn``.
+    #: ``websockets``, ``daphne``, ``uvicorn`` or ``granian``.
     server: str
     #: ``memory``, ``pubsub``, ``core`` (or ``-``: no layer, raw server and bare ASGI).
     layer: str
     phases: frozenset[str] = ALL_PHASES
+    #: A source tree whose ``src/beacon`` the server runs instead of this one's (the
+    #: ``-before`` configurations: ``BENCH_BEFORE=/path/to/old/checkout``).
+    before: str = ""
 
     @property
     def label(self) -> str:
@@ -26,7 +31,8 @@ class Config:
             return "raw websockets"
         if self.kind == "asgi":
             return f"bare ASGI {self.server}"
-        return f"{self.kind} {self.server} {self.layer}"
+        label = f"{self.kind} {self.server} {self.layer}"
+        return f"{label} (before)" if self.before else label
 
     def argv(self, port: int) -> list[str]:
         py = sys.executable
@@ -37,6 +43,14 @@ class Config:
             "baseline": "bench.baseline.asgi:application",
             "beacon": "demo.asgi:application",
         }[self.kind]
+        if self.server == "granian":
+            # One worker (Granian forks it: the harness measures the worker, see
+            # ``servers.worker_pid``); asginl: ASGI without lifespan, as Django has none.
+            return [
+                *(py, "-m", "granian", "--interface", "asginl", "--workers", "1"),
+                *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
+                *("--no-access-log", app),
+            ]
         if self.server == "uvicorn":
             return [
                 *(py, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port)),
@@ -48,7 +62,8 @@ class Config:
     def env(self, database_url: str, redis_url: str, prefix: str) -> dict[str, str]:
         from .servers import ROOT
 
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": database_url}
+        path = f"{self.before}/src{os.pathsep}{ROOT}" if self.before else str(ROOT)
+        env = {**os.environ, "PYTHONPATH": path, "DATABASE_URL": database_url}
         env.pop("REDIS_URL", None)
         if self.kind == "beacon":
             env["DJANGO_SETTINGS_MODULE"] = "bench.settings"
@@ -80,6 +95,7 @@ CONFIGS = [
     Config("raw", "raw", "websockets", "-"),
     Config("asgi-daphne", "asgi", "daphne", "-"),
     Config("asgi-uvicorn", "asgi", "uvicorn", "-"),
+    Config("asgi-granian", "asgi", "granian", "-"),
     Config("baseline-memory", "baseline", "daphne", "memory"),
     Config("baseline-pubsub", "baseline", "daphne", "pubsub"),
     Config("baseline-core", "baseline", "daphne", "core", PER_USER_ONLY),
@@ -87,5 +103,14 @@ CONFIGS = [
     Config("beacon-daphne-pubsub", "beacon", "daphne", "pubsub"),
     Config("beacon-uvicorn-memory", "beacon", "uvicorn", "memory"),
     Config("beacon-uvicorn-pubsub", "beacon", "uvicorn", "pubsub"),
+    Config("beacon-granian-memory", "beacon", "granian", "memory"),
     Config("beacon-daphne-core", "beacon", "daphne", "core", PER_USER_ONLY),
 ]
+
+if os.environ.get("BENCH_BEFORE"):
+    # The same harness, demo and bench app over an older Beacon: before/after in one run.
+    CONFIGS += [
+        Config(f"{c.name}-before", c.kind, c.server, c.layer, c.phases, os.environ["BENCH_BEFORE"])
+        for c in CONFIGS
+        if c.kind == "beacon" and c.layer == "memory" and c.server != "granian"
+    ]

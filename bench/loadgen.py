@@ -6,13 +6,14 @@ the core the server does not use, and talks to each over a ``multiprocessing`` p
 from the send time in the data to arrival; a Beacon socket also checks that each
 stream's seqs arrive as ``last + 1`` (the seq of ``subscribed`` starts the count).
 
-Commands: ``connect``, ``subscribe``, ``collect``, ``reset``, ``close``.
+Commands: ``connect``, ``subscribe``, ``storm``, ``collect``, ``reset``, ``close``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -39,9 +40,13 @@ class Socket:
     duplicates: int = 0
     seq_errors: int = 0
     seqs: dict[str, int] = field(default_factory=dict)
+    epochs: dict[str, str] = field(default_factory=dict)
+    #: Resuming after a reconnect: ``subscribed`` does not reset the seq count.
+    resuming: bool = False
     subscribed: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
     welcomed: asyncio.Event = field(default_factory=asyncio.Event)
     closed: bool = False
+    gone: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Worker:
@@ -114,6 +119,78 @@ class Worker:
         await asyncio.gather(*(gated(s) for s in self.sockets))
         return {"ok": len(self.sockets) - failed, "failed": failed}
 
+    async def storm(
+        self, url: str, origin: str, resume: bool, jitter: float, timeout: float
+    ) -> dict[str, Any]:
+        """Every socket waits for its server to go, then reconnects and resumes at once.
+
+        A client's first try comes after a random ``0..jitter`` s; a refused one backs
+        off (0.1 s doubling to 2 s, jittered). Beacon sockets resubscribe to what they
+        had with ``epoch`` and ``since`` (their last seq) and count as live at their
+        last ``subscribed``. Returns counts and the wall-clock time the last one was live.
+        """
+        from websockets.asyncio.client import connect
+
+        errors: list[str] = []
+        ok = 0
+        last_live = 0.0
+        deadline = time.monotonic() + timeout
+
+        async def one(sock: Socket) -> None:
+            nonlocal ok, last_live
+            await sock.gone.wait()
+            await asyncio.sleep(random.uniform(0, jitter))
+            headers = {"Cookie": f"sessionid={sock.spec.cookie}"} if sock.spec.cookie else None
+            target = url.replace("{u}", str(sock.spec.user_index))
+            backoff = 0.1
+            while True:
+                try:
+                    sock.ws = await connect(
+                        target,
+                        origin=origin,  # type: ignore[arg-type]
+                        additional_headers=headers,
+                        compression=None,
+                        ping_interval=None,
+                        open_timeout=60,
+                        close_timeout=2,
+                        max_queue=None,
+                    )
+                    break
+                except Exception as exc:
+                    if time.monotonic() > deadline:
+                        errors.append(f"{type(exc).__name__}: {exc}")
+                        return
+                    await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
+                    backoff = min(2.0, backoff * 2)
+            sock.closed, sock.resuming = False, True
+            sock.welcomed, sock.gone = asyncio.Event(), asyncio.Event()
+            sock.subscribed = asyncio.Queue()
+            task = asyncio.get_running_loop().create_task(self.read(sock))
+            self.tasks.add(task)
+            try:
+                if resume:
+                    await asyncio.wait_for(sock.welcomed.wait(), timeout)
+                    names = list(sock.seqs)
+                    for n, name in enumerate(names):
+                        frame = {"op": "subscribe", "stream": name, "id": n}
+                        frame.update(since=sock.seqs[name], epoch=sock.epochs.get(name, ""))
+                        await sock.ws.send(json.dumps(frame))
+                    for _ in names:
+                        answer = await asyncio.wait_for(sock.subscribed.get(), timeout)
+                        if answer.get("type") != "subscribed":
+                            raise RuntimeError(f"resume refused: {answer}")
+                last_live = max(last_live, time.time())
+                ok += 1
+            except Exception as exc:
+                if len(errors) < 5:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+
+        await asyncio.gather(*(one(s) for s in self.sockets))
+        for sock in self.sockets:
+            sock.resuming = False
+        return {"ok": ok, "failed": len(self.sockets) - ok, "errors": errors[:5],
+                "last_live": last_live}
+
     # -- receiving ----------------------------------------------------------------------
 
     async def read(self, sock: Socket) -> None:
@@ -146,13 +223,16 @@ class Worker:
                     sock.welcomed.set()
                 elif kind in ("subscribed", "error"):
                     if kind == "subscribed":
-                        sock.seqs[frame["stream"]] = frame["seq"]
+                        sock.epochs[frame["stream"]] = frame["epoch"]
+                        if not sock.resuming:
+                            sock.seqs[frame["stream"]] = frame["seq"]
                     sock.subscribed.put_nowait(frame)
         except Exception:
             pass
         finally:
             sock.closed = True
             sock.welcomed.set()
+            sock.gone.set()
 
     # -- accounting ---------------------------------------------------------------------
 
@@ -221,6 +301,8 @@ async def serve(conn: Connection) -> None:
                 reply: Any = await worker.connect(**args)
             elif command == "subscribe":
                 reply = await worker.subscribe(**args)
+            elif command == "storm":
+                reply = await worker.storm(**args)
             elif command == "collect":
                 reply = await worker.collect(**args)
             elif command == "reset":

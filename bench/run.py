@@ -29,7 +29,7 @@ from typing import Any
 from . import database, procstat
 from .configs import CONFIGS
 from .scenario import Result, Scenario, Sizes, passes, sustained
-from .servers import CLIENT_CORE, ROOT, Process, free_port, pin_to_clients_core
+from .servers import CLIENT_CORE, ROOT, Process, free_port, pin_to_clients_core, worker_pid
 
 DOC = ROOT / "docs" / "benchmarks.md"
 NICE = -10
@@ -130,17 +130,24 @@ def main(argv: list[str] | None = None) -> int:
             result = Result(config)
             try:
                 server.start(port)
+                pid = worker_pid(server.pid) if config.server == "granian" else server.pid
                 profiler = None
                 if args.profile:
-                    profiler = phase_profiler(server.pid, log_dir / config.name)
+                    profiler = phase_profiler(pid, log_dir / config.name)
+                def restart(server: Process = server, port: int = port, c: Any = config) -> int:
+                    server.stop()
+                    server.start(port)
+                    return worker_pid(server.pid) if c.server == "granian" else server.pid
+
                 result = Scenario(
                     config,
-                    server.pid,
+                    pid,
                     f"http://127.0.0.1:{port}",
                     port,
                     users,
                     sizes,
                     profiler=profiler,
+                    restart=restart,
                 ).run()
             except Exception as exc:
                 traceback.print_exc()

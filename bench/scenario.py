@@ -13,7 +13,11 @@ Order (one server process, one set of load generators):
 4. Per-user messages to ``n1`` users, each on its own stream/group, as fast as the
    publisher goes (Beacon: ``notify()`` per message, then ``notify_many`` batches).
 5. Sockets up to ``n2``: RSS per idle connection from the growth of the server's RSS.
-6. Broadcasts to ``n2`` sockets.
+6. Reconnect storm (``storm``): the ``n2`` sockets, subscribed with some history, see
+   their server restarted; every one reconnects at once (jittered backoff) and resumes
+   from its last seq. Time from the new process listening until the last is live, that
+   process's CPU, and loss over events published during and after the storm.
+7. Broadcasts to ``n2`` sockets.
 
 Each phase is bounded in count and time; a timeout shows up as lost messages.
 """
@@ -109,6 +113,7 @@ class Scenario:
         sizes: Sizes,
         log: Any = print,
         profiler: Any = None,
+        restart: Any = None,
     ) -> None:
         self.config = config
         self.pid = server_pid
@@ -119,6 +124,8 @@ class Scenario:
         self.log = log
         #: ``profiler(phase)`` returns a context manager that samples the server meanwhile.
         self.profiler = profiler
+        #: ``restart()`` stops the server, starts it again on the same port: new pid.
+        self.restart = restart
         self.next_id = 1
         self.result = Result(config)
         self.clients = Clients(sizes.processes)
@@ -308,6 +315,66 @@ class Scenario:
             f"{f['rss_per_conn_kib']:.1f} KiB per idle connection, {f['rss_total_mib']:.0f} MiB"
         )
 
+    def storm_phase(self) -> None:
+        s = self.sizes
+        if self.restart is None:
+            return
+        if self.connected < s.n2:
+            self.grow(s.n2)
+        beacon = self.config.kind == "beacon"
+        if beacon:  # some history on every stream before the restart
+            history = Plan(kind="broadcast", start=self.ids(3), count=3)
+            self.clients.reset()
+            publish(self.base, history)
+            self.clients.collect(history, timeout=10)
+        origin = f"http://127.0.0.1:{self.port}"
+        self.clients.reset()
+        self.clients.storm_start(self.config.ws_url(self.port), origin, resume=beacon, jitter=1.0)
+        self.pid = self.restart()
+        listening = time.time()
+        cpu = procstat.CpuMeter([self.pid])
+        during = Plan(kind="broadcast", start=self.ids(3), count=3)
+        if beacon:  # into the log while the clients come back: resumed, not live
+            publish(self.base, during)
+        storm = self.clients.storm_end()
+        used, _ = cpu.read()
+        after = Plan(kind="broadcast", start=self.ids(1), count=1)
+        publish(self.base, after)
+        owed = Plan(kind="broadcast", start=during.start, count=4) if beacon else after
+        tally, _, _, _ = self.clients.collect(owed, timeout=20)
+        f = self.result.figures
+        f["storm_sockets"] = storm["ok"]
+        f["storm_live_s"] = storm["last_live"] - listening
+        f["storm_cpu_s"] = used
+        f["storm_cpu_per_socket_us"] = used / max(1, storm["ok"]) * 1e6
+        f["lost_storm"] = tally.lost
+        f["seq_errors"] = f.get("seq_errors", 0) + tally.seq_errors
+        if storm["failed"]:
+            self.result.notes.append(f"storm: {storm['failed']} failed: {storm['errors']}")
+        self.log(
+            f"  storm: {storm['ok']} of {self.connected} back, last live "
+            f"{f['storm_live_s']:.1f} s after the restart, {used:.1f} s server CPU, "
+            f"lost {tally.lost} of {tally.expected}, seq errors {tally.seq_errors}"
+        )
+
+    def slow_phase(self) -> None:
+        """Clients that stop reading (``slowreaders``): RSS growth, how they ended."""
+        if self.config.kind != "beacon":
+            return
+        from . import slowreaders
+
+        cookies = [u.cookie for u in self.users]
+        path = self.config.ws_url(self.port).split(str(self.port), 1)[1]
+        count = slowreaders.COUNT if self.sizes.n1 >= 1000 else 400  # --quick: 1.6 MB each
+        out = slowreaders.run(self.pid, self.base, self.port, path, cookies, count)
+        self.result.figures.update(out)
+        self.log(
+            f"  {slowreaders.SOCKETS} clients that stop reading, owed {count} x "
+            f"{slowreaders.SIZE} B each: RSS +{out['slow_rss_growth_mib']:.1f} MiB, kernel TCP "
+            f"+{out['slow_kernel_growth_mib']:.1f} MiB; "
+            f"ended: {out['slow_ends']}"
+        )
+
     def run(self) -> Result:
         phases = self.config.phases
         s = self.sizes
@@ -320,6 +387,10 @@ class Scenario:
             plan.append(("per_user", self.per_user_phase))
         if "rss" in phases:
             plan.append(("rss", self.rss_phase))
+        if "storm" in phases:
+            plan.append(("storm", self.storm_phase))
+        if "slow" in phases:
+            plan.append(("slow", self.slow_phase))
         if "broadcast" in phases:
             plan.append((f"broadcast{s.n2}", lambda: self.broadcast_phase(s.n2)))
         try:

@@ -86,6 +86,20 @@ class Process:
             self.proc.wait(5)
 
 
+def worker_pid(pid: int, timeout: float = 10) -> int:
+    """The process that serves: ``pid`` itself, or its one child (Granian's worker)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        children = []
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                children += [int(c) for c in f.read().split()]
+        # taskset execs the server in place; a forking server has its worker as a child.
+        if children or time.monotonic() > deadline:
+            return children[0] if children else pid
+        time.sleep(0.05)
+
+
 def publish(
     base_url: str, plan: Plan, *, rate: float = 0, drop: int = -1, timeout: float = 120
 ) -> dict[str, Any]:

@@ -32,14 +32,18 @@ def bench_user_ids() -> list[int]:
 def publish(request: HttpRequest) -> HttpResponse:
     plan, rate, _ = publishplan.parse_query(request.GET.dict())
     user_ids = bench_user_ids() if plan.kind == "user" else []
+    pad = "x" * int(request.GET.get("pad", 0))  # bigger events (slow-reader phase)
+    stream = request.GET.get("stream", STREAM)  # bench:<anything> (slow-reader phase)
     started = time.monotonic()
     for done, (i, user_indexes) in enumerate(publishplan.calls(plan)):
         wait = publishplan.delay(started, done, rate, time.monotonic())
         if wait:
             time.sleep(wait)
         data = publishplan.data(i)
+        if pad:
+            data["pad"] = pad
         if plan.kind == "broadcast":
-            beacon.publish(STREAM, "tick", data)
+            beacon.publish(stream, "tick", data)
         elif plan.batch == 1:
             beacon.notify(user_ids[user_indexes[0]], "bench", **data)
         else:

@@ -167,6 +167,7 @@ BEACON: dict[str, Any] = {
         "LOG_POLL_SECONDS",
         "HEARTBEAT_SECONDS",
         "PRESENCE_TTL_SECONDS",
+        "SOCKET_MAX_BYTES",
         "SSE_KEEPALIVE_SECONDS",
     )
     if os.environ.get(f"BEACON_{key}")

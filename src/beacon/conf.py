@@ -26,6 +26,9 @@ DEFAULTS: dict[str, Any] = {
     "MAX_SUBSCRIPTIONS": 100,
     # Frames queued for one socket before it counts as too slow and is closed (4013).
     "SOCKET_QUEUE_SIZE": 2048,
+    # Bytes one socket may owe (its queue, plus what the ASGI server and the kernel still
+    # hold for it, where the server lets Beacon read that) before it is closed (4013).
+    "SOCKET_MAX_BYTES": 1024 * 1024,
     # Seconds between server heartbeats; clients reconnect when two are missed.
     "HEARTBEAT_SECONDS": 25.0,
     # Seconds between polls of the event log for events the channel layer did not bring.
@@ -46,6 +49,9 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_URL": None,
     # Presence: seconds a connection's presence lives without a refresh.
     "PRESENCE_TTL_SECONDS": 45.0,
+    # Threads that run a process's database calls (handshakes, subscribes, replays, the
+    # log watcher); 0: the connection pool's ``max_size``, or 8 without a pool.
+    "DATABASE_THREADS": 0,
     # Longest wait for one channel-layer or presence call to Redis (group join, send);
     # past it the call is given up (the log watcher delivers meanwhile).
     "REDIS_TIMEOUT_SECONDS": 1.0,

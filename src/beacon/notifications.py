@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.db import transaction
 from django.utils import timezone
 from django.utils.encoding import force_str
 from django.utils.functional import Promise
 
 from . import eventlog
+from .db import database_call
 from .eventlog import Appended
 from .exceptions import PublishError
 from .models import Notification, Stream
@@ -129,11 +129,11 @@ def send_notification(user_id: Any, message: str) -> Appended:
 
 
 async def anotify(user: Any, message: str, **data: Any) -> Appended:
-    return await database_sync_to_async(notify)(user, message, **data)
+    return await database_call(notify)(user, message, **data)
 
 
 async def anotify_many(users: Iterable[Any], message: str, **data: Any) -> list[Appended]:
-    return await database_sync_to_async(notify_many)(list(users), message, **data)
+    return await database_call(notify_many)(list(users), message, **data)
 
 
 class UserStreamPolicy(StreamPolicy):

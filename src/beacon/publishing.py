@@ -7,7 +7,7 @@ is registered with ``transaction.on_commit``: a rollback delivers nothing, and n
 reader can see an event before its row is visible.
 
 Each synchronous function has an ``a``-prefixed async twin that runs it off the event
-loop (``database_sync_to_async``): one implementation, two faces.
+loop (``db.database_call``): one implementation, two faces.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.db import transaction
 
 from . import eventlog
+from .db import database_call
 from .eventlog import Appended
 from .exceptions import PublishError, StreamError
 from .fanout import relay as transport
@@ -66,7 +66,7 @@ def publish_ephemeral(stream: str, type: str, data: dict[str, Any] | None = None
 
 
 async def apublish(stream: str, type: str, data: dict[str, Any] | None = None) -> Appended:
-    return await database_sync_to_async(publish)(stream, type, data)
+    return await database_call(publish)(stream, type, data)
 
 
 async def apublish_ephemeral(stream: str, type: str, data: dict[str, Any] | None = None) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.db import transaction
 
 from beacon import eventlog
@@ -24,6 +23,7 @@ from beacon.presence import display_name
 from beacon.protocol import ErrorCode
 from beacon.publishing import deliver_on_commit
 
+from ..db import database_call
 from .conf import get_chat_config
 from .models import Membership, Room
 from .readstate import deliver_after_commit, receipt_item, unread_items
@@ -94,4 +94,4 @@ def post_message(
 async def apost_message(
     room: Room, user: Any, text: str, *, client_id: str | None = None
 ) -> tuple[Appended, bool]:
-    return await database_sync_to_async(post_message)(room, user, text, client_id=client_id)
+    return await database_call(post_message)(room, user, text, client_id=client_id)

@@ -24,12 +24,12 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from .. import eventlog, metrics, shutdown
 from ..conf import get_config
+from ..db import database_call
 from ..exceptions import Forbidden, ProtocolError, StreamError
 from ..fanout.hub import Hub, get_hub
 from ..fanout.outbox import Outbox, Track
@@ -57,6 +57,7 @@ from ..protocol import (
 from ..ratelimit import TokenBucket
 from ..sequencing import replay_continues, resume_point
 from ..streams import StreamPolicy, parse_stream, policy_for, user_stream
+from .wire import wire_for
 
 log = logging.getLogger("beacon.consumers")
 
@@ -84,7 +85,7 @@ class BeaconConsumer(AsyncWebsocketConsumer):
         ``AsyncConsumer.__call__`` keeps a second task per socket to wait on the client
         and the layer at once, and its ``dispatch`` hops to a thread before every
         message to close stale database connections. This consumer has no layer, and
-        its database calls go through ``database_sync_to_async``, which closes stale
+        its database calls go through ``db.database_call``, which closes stale
         connections itself.
         """
         self.scope = scope
@@ -107,11 +108,15 @@ class BeaconConsumer(AsyncWebsocketConsumer):
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         self.config = get_config()
+        wire = wire_for(self.base_send)
         self.outbox = Outbox(
             self._send_text,
             self._close,
             queue_size=self.config["SOCKET_QUEUE_SIZE"],
             page_size=self.config["REPLAY_PAGE_SIZE"],
+            max_bytes=self.config["SOCKET_MAX_BYTES"],
+            owed=wire.owed if wire is not None else None,
+            close_now=wire.close_now if wire is not None else None,
         )
         #: The outbox delivers to what the consumer subscribes: one dict, shared.
         self.subscriptions = self.outbox.tracks
@@ -295,7 +300,7 @@ class BeaconConsumer(AsyncWebsocketConsumer):
                 ref=frame.ref,
                 stream=stream,
             )
-        prepared = await database_sync_to_async(_prepare_subscription)(
+        prepared = await database_call(_prepare_subscription)(
             policy, key, self.user, stream
         )
         if prepared is None:
@@ -312,7 +317,7 @@ class BeaconConsumer(AsyncWebsocketConsumer):
         if frame.since is not None and recovered:
             # Read before answering: ``beacon_prune`` may have moved the log's start
             # since the position was read, and "recovered" must mean everything.
-            replay = await database_sync_to_async(eventlog.events_after)(stream, after)
+            replay = await database_call(eventlog.events_after)(stream, after)
             if not replay_continues(after, replay[0][0] if replay else None, position.last_seq):
                 after, recovered, reason, replay = position.last_seq, False, "retention", None
         sub = Subscription(stream=stream, policy=policy, key=key, epoch=position.epoch, last=after)
@@ -385,7 +390,7 @@ class BeaconConsumer(AsyncWebsocketConsumer):
 
     async def mark_read(self, frame: Read) -> None:
         policy, key = self._policy(frame.stream, frame.ref)
-        done = await database_sync_to_async(_mark_read)(policy, key, self.user, frame)
+        done = await database_call(_mark_read)(policy, key, self.user, frame)
         if not done:
             raise Forbidden(frame.stream, "mark read", ref=frame.ref)
         await self.send(ack_frame(ref=frame.ref, op="read", stream=frame.stream))
@@ -393,7 +398,7 @@ class BeaconConsumer(AsyncWebsocketConsumer):
     async def publish(self, frame: Publish) -> None:
         """Client publishes are for streams whose policy allows them (chat rooms)."""
         policy, key = self._policy(frame.stream, frame.ref)
-        result = await database_sync_to_async(_client_publish)(policy, key, self.user, frame)
+        result = await database_call(_client_publish)(policy, key, self.user, frame)
         await self.send(
             ack_frame(
                 ref=frame.ref,

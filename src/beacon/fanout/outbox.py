@@ -15,8 +15,12 @@ The hub offers each event (``offer``), which never waits. The rule, written once
 * **queue** otherwise — a send still waiting, a replay or gap fill holding the
   stream's lock, frames already queued, or a gap to fill from the log — in a bounded
   backlog that one writer task (started only then) drains in order;
-* **drop the connection** when the backlog is full: it closes with 4013 (too slow)
-  and the client resumes from its last seq.
+* **drop the connection** when the backlog is full, or when what the connection owes
+  in bytes — its backlog plus what the server still holds for it (``owed``: the
+  server's write buffer and the kernel's unacknowledged bytes, where the front door
+  can read them) — passes ``max_bytes``: it closes with 4013 (too slow) through
+  ``close_now``, which does not wait behind the stuck sends, and the client resumes
+  from its last seq.
 
 So a stream's frames leave in seq order, and one slow connection never holds up the
 others. Every close goes through :meth:`Outbox.close`, once; every task the outbox
@@ -34,9 +38,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Generic, TypeVar
 
-from channels.db import database_sync_to_async
-
 from .. import eventlog, metrics
+from ..db import database_call
 from ..protocol import CloseCode, frame_epoch, subscribed_frame
 from ..ratelimit import REPLAY_EVENTS_PER_TOKEN, REPLAY_KEEP, TokenBucket
 from ..sequencing import Verdict, check
@@ -46,6 +49,8 @@ log = logging.getLogger("beacon.outbox")
 
 SendText = Callable[[str], Coroutine[Any, Any, None]]
 Close = Callable[[int], Coroutine[Any, Any, None]]
+#: Bytes a connection may be handed between two readings of ``owed`` (at least).
+CHECK_BYTES = 16 * 1024
 
 
 @dataclass(eq=False, slots=True)
@@ -69,12 +74,31 @@ class Outbox(Generic[T]):
     """One connection's frames out: eager send, bounded backlog, writer task, 4013."""
 
     def __init__(
-        self, send: SendText, close: Close, *, queue_size: int, page_size: int
+        self,
+        send: SendText,
+        close: Close,
+        *,
+        queue_size: int,
+        page_size: int,
+        max_bytes: int = 0,
+        owed: Callable[[], int] | None = None,
+        close_now: Callable[[int], None] | None = None,
     ) -> None:
         self._send = send
         self._close = close
         self.queue_size = queue_size
         self.page_size = page_size
+        #: The byte bound (0: none); ``owed`` reads what the server holds, ``close_now``
+        #: closes without waiting behind queued sends (both None if the door cannot).
+        self.max_bytes = int(max_bytes)
+        self.owed = owed
+        self.close_now = close_now
+        self.check_bytes = max(CHECK_BYTES, self.max_bytes // 8)
+        #: Characters in the backlog; handed to the server since ``owed`` was read; and
+        #: what ``owed`` said then.
+        self.backlog_bytes = 0
+        self.unchecked = 0
+        self.server_owed = 0
         #: The streams the connection subscribes to; the front door adds and removes them.
         self.tracks: dict[str, T] = {}
         self.closing = False
@@ -116,13 +140,11 @@ class Outbox(Generic[T]):
                     return
         if self.backlog is None:
             self.backlog = deque()
-        elif len(self.backlog) >= self.queue_size:
-            if self._closed(CloseCode.TOO_SLOW):
-                self.closer = asyncio.get_running_loop().create_task(
-                    self._close(int(CloseCode.TOO_SLOW))
-                )
+        elif len(self.backlog) >= self.queue_size or self._over(len(frame)):
+            self.too_slow()
             return
         self.backlog.append((stream, seq, frame))
+        self.backlog_bytes += len(frame)
         if self.writer is None:
             self.writer = asyncio.get_running_loop().create_task(self._write_backlog())
 
@@ -141,8 +163,52 @@ class Outbox(Generic[T]):
             return False
         self.closing = True
         self.backlog = None
+        self.backlog_bytes = 0
         metrics.error(code.name.lower())
         return True
+
+    def too_slow(self) -> None:
+        """Close with 4013 now: drop the backlog and the waiting sends, queue no close
+        behind them (``close_now``), or start the close as a task if the door cannot."""
+        if not self._closed(CloseCode.TOO_SLOW):
+            return
+        for task in (self.writer, self.inflight):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+        if self.close_now is not None:
+            try:
+                self.close_now(int(CloseCode.TOO_SLOW))
+                return
+            except Exception:
+                log.exception("beacon: closing a slow socket at once failed")
+        self.closer = asyncio.get_running_loop().create_task(
+            self._close(int(CloseCode.TOO_SLOW))
+        )
+
+    def _over(self, adding: int) -> bool:
+        """Would ``adding`` more characters to the backlog pass the byte bound?"""
+        if not self.max_bytes:
+            return False
+        owed = self.backlog_bytes + adding
+        if owed + self.server_owed <= self.max_bytes:
+            return False
+        if self.owed is not None:  # the last reading may be stale: read again
+            self.server_owed = self.owed()
+            self.unchecked = 0
+        return owed + self.server_owed > self.max_bytes
+
+    def _handed(self, size: int) -> None:
+        """``size`` characters went to the server: read ``owed`` now and then, and
+        close the connection if it owes more than the bound."""
+        if self.owed is None or not self.max_bytes:
+            return
+        self.unchecked += size
+        if self.unchecked < self.check_bytes:
+            return
+        self.unchecked = 0
+        self.server_owed = self.owed()
+        if self.server_owed + self.backlog_bytes > self.max_bytes:
+            self.too_slow()
 
     def stop(self) -> None:
         """The connection is gone (or going): send nothing more, end the writer."""
@@ -163,6 +229,7 @@ class Outbox(Generic[T]):
             return
         if self.inflight is not None:
             self.inflight.add_done_callback(self._inflight_done)
+        self._handed(len(frame))
 
     def _inflight_done(self, task: asyncio.Task[None]) -> None:
         if self.inflight is task:
@@ -186,9 +253,11 @@ class Outbox(Generic[T]):
                     self.inflight = None
                     continue
                 stream, seq, frame = self.backlog.popleft()
+                self.backlog_bytes -= len(frame)
                 sub = None if stream is None else self.tracks.get(stream)
                 if stream is None or (seq is None and sub is not None):
                     await self._send(frame)
+                    self._handed(len(frame))
                 elif sub is not None and seq is not None:
                     await self._deliver(sub, seq, frame)
         except asyncio.CancelledError:
@@ -209,6 +278,7 @@ class Outbox(Generic[T]):
                 await self._send(frame)
                 sub.last = seq
                 metrics.delivered()
+                self._handed(len(frame))
             elif verdict is Verdict.GAP:
                 metrics.gap_fill()
                 await self.catch_up(sub, seq)
@@ -227,7 +297,7 @@ class Outbox(Generic[T]):
         against the old ones: the client is told (``recovered: false``, reason
         ``epoch_changed``, the new epoch and its newest seq) and gets what follows.
         """
-        position = await database_sync_to_async(eventlog.position)(sub.stream, create=False)
+        position = await database_call(eventlog.position)(sub.stream, create=False)
         if position is None or position.epoch == sub.epoch:
             return  # a late frame of an older history, or the stream is gone
         await self._reset(sub, "epoch_changed", position.epoch, position.last_seq)
@@ -246,7 +316,7 @@ class Outbox(Generic[T]):
         The caller holds ``sub.lock`` (a replay on subscribe, or a gap fill).
         """
         while (upto is None or sub.last < upto) and not self.closing:
-            rows = await database_sync_to_async(eventlog.events_after)(sub.stream, sub.last)
+            rows = await database_call(eventlog.events_after)(sub.stream, sub.last)
             await self.send_rows(sub, rows, paced=paced)
             if len(rows) < self.page_size:
                 break
@@ -274,3 +344,4 @@ class Outbox(Generic[T]):
                     await self._reset(sub, "retention", sub.epoch, seq - 1)
                 await self._send(frame)
                 sub.last = seq
+                self._handed(len(frame))

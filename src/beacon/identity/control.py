@@ -30,11 +30,11 @@ import weakref
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from channels.db import database_sync_to_async
 from django.db import transaction
 
 from .. import eventlog, metrics
 from ..conf import get_config
+from ..db import database_call
 from ..protocol import CloseCode
 from ..ratelimit import TokenBucket
 from .core import Identity, authenticators, session_id
@@ -102,13 +102,13 @@ def revoke(stream: str, user: Any = None) -> None:
 
 
 async def arevoke(stream: str, user: Any = None) -> None:
-    await database_sync_to_async(revoke)(stream, user)
+    await database_call(revoke)(stream, user)
 
 
 async def aend_sessions(
     *, session_keys: Iterable[str] = (), users: Iterable[Any] = (), reason: str = ""
 ) -> None:
-    await database_sync_to_async(end_sessions)(
+    await database_call(end_sessions)(
         session_keys=list(session_keys), users=list(users), reason=reason
     )
 
@@ -201,7 +201,7 @@ class Registry:
     async def _start(self) -> None:
         from ..fanout.hub import get_hub
 
-        position = await database_sync_to_async(eventlog.position)(CONTROL_STREAM)
+        position = await database_call(eventlog.position)(CONTROL_STREAM)
         assert position is not None
         self.last = position.last_seq
         self.hub = get_hub()
@@ -232,7 +232,7 @@ class Registry:
                 if seq <= self.last:
                     continue
                 if seq > self.last + 1:  # missed some (layer hiccup): read them from the log
-                    rows = await database_sync_to_async(eventlog.events_after)(
+                    rows = await database_call(eventlog.events_after)(
                         CONTROL_STREAM, self.last
                     )
                     for missed_seq, missed in rows:
@@ -269,7 +269,7 @@ class Registry:
             return
         policy, key = policy_for(stream)
         users = {str(s.identity.user_id): s.identity.user for s in holders}
-        allowed = await database_sync_to_async(_ask)(policy, key, users)
+        allowed = await database_call(_ask)(policy, key, users)
         for socket in holders:
             if not allowed.get(str(socket.identity.user_id), False):
                 await socket.revoked(stream)
@@ -279,7 +279,7 @@ class Registry:
         sockets = list(self.sockets if sockets is None else sockets)
         if not sockets:
             return 0
-        dead = await database_sync_to_async(_dead)([s.identity for s in sockets])
+        dead = await database_call(_dead)([s.identity for s in sockets])
         doomed = [s for s in sockets if s.identity in dead]
         self._end(doomed, "identity no longer valid")
         return len(doomed)

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.contrib.auth.models import AnonymousUser
 
+from ..db import database_call
 from .core import Handshake, Identity, Refused, identify, session_store
 
 
@@ -34,7 +34,7 @@ class IdentityMiddleware:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         handshake = Handshake.from_scope(scope)
-        identity, refused = await database_sync_to_async(_identify)(
+        identity, refused = await database_call(_identify)(
             handshake, self.originless_cookies
         )
         session = session_store()(identity.session_key if identity is not None else None)

@@ -31,10 +31,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
-
 from .. import eventlog, eventstream, metrics, shutdown
 from ..conf import get_config
+from ..db import database_call
 from ..eventstream import Position
 from ..exceptions import StreamError
 from ..fanout.hub import Hub, get_hub
@@ -222,7 +221,7 @@ class Response:
                 if self.scope.get("beacon.refused") == CloseCode.CREDENTIAL_EXPIRED:
                     raise Refusal(401, "credential_expired", "get a new credential")
                 raise Refusal(401, "unauthenticated", "sign in first")
-            plans = await database_sync_to_async(plan_streams)(self.user, streams, positions)
+            plans = await database_call(plan_streams)(self.user, streams, positions)
             self.identity = self.scope.get("beacon.identity") or Identity(self.user, "scope")
             self.registry = get_registry()
             if not await self.registry.admit(self):

@@ -38,11 +38,11 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from channels.db import database_sync_to_async
 from django.db import connections, router
 
 from .. import eventlog
 from ..conf import get_config
+from ..db import database_call
 from ..models import Event
 
 if TYPE_CHECKING:
@@ -99,14 +99,14 @@ class LogWatcher:
             return 0
         if self.mark is None or vendor() != "sqlite":
             self.fresh.clear()
-            mark = await database_sync_to_async(eventlog.log_mark)()
-            heads = await database_sync_to_async(eventlog.heads)(list(self.hub.subscribers))
+            mark = await database_call(eventlog.log_mark)()
+            heads = await database_call(eventlog.heads)(list(self.hub.subscribers))
             self.mark = mark
             return await self.catch_up(heads)
         heads = await self._fresh_heads()
         more = True
         while more:
-            self.mark, found, more = await database_sync_to_async(eventlog.changes_after)(
+            self.mark, found, more = await database_call(eventlog.changes_after)(
                 self.mark
             )
             heads.update(found)  # read later: newer
@@ -117,7 +117,7 @@ class LogWatcher:
         self.fresh.clear()
         if not fresh:
             return {}
-        return await database_sync_to_async(eventlog.heads)(fresh)
+        return await database_call(eventlog.heads)(fresh)
 
     async def catch_up(self, heads: dict[str, tuple[str, int]]) -> int:
         """Read and dispatch what the subscribed streams have beyond what the hub has.
@@ -138,7 +138,7 @@ class LogWatcher:
                 behind[s] = known.get(s, 0)
         if not behind:
             return 0
-        missed = await database_sync_to_async(read_missed)(behind)
+        missed = await database_call(read_missed)(behind)
         self.hub.dispatch(missed)
         return len(missed)
 

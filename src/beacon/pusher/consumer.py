@@ -378,7 +378,7 @@ class PusherConsumer(AsyncWebsocketConsumer):
         if channel.kind is Kind.PRESENCE:
             user_id, user_info = self._member(data)
             sub.user_id, sub.presence_key = user_id, _presence_key(self.app, channel.name)
-        position, cached = await core.database_sync_to_async(_open_stream)(stream, channel.cache)
+        position, cached = await core.database_call(_open_stream)(stream, channel.cache)
         self.subs[channel.name] = sub
         track = self.streams.get(stream)
         new = track is None
@@ -441,7 +441,7 @@ class PusherConsumer(AsyncWebsocketConsumer):
                     return 403, f"Presence channels hold at most {self.app.max_presence_members}"
             return None
         try:
-            allowed = await core.database_sync_to_async(_may_subscribe)(stream, self.user)
+            allowed = await core.database_call(_may_subscribe)(stream, self.user)
         except core.StreamError:
             return 404, "No Beacon stream for this channel"
         return None if allowed else (403, "Forbidden by the stream's policy")
@@ -531,7 +531,7 @@ class PusherConsumer(AsyncWebsocketConsumer):
             self.streams.pop(self.control, None)
             await self.hub.remove(self.control, self.outbox)
         self.user_id = user_id
-        self.user = await core.database_sync_to_async(_load_user)(user_id)
+        self.user = await core.database_call(_load_user)(user_id)
         self.control = control_stream(self.app, user_id)
         if self.control is not None:
             self.streams[self.control] = StreamTrack(stream=self.control)

@@ -9,10 +9,10 @@ import asyncio
 import weakref
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.db import transaction
 
 from ..conf import get_config
+from ..db import database_call
 from ..eventlog import events_after, events_before, position
 from ..exceptions import StreamError
 from ..fanout.hub import get_hub
@@ -44,7 +44,7 @@ __all__ = [
     "Track",
     "apublish_ephemeral",
     "authenticators",
-    "database_sync_to_async",
+    "database_call",
     "draining",
     "events_after",
     "get_apps",

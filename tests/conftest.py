@@ -19,6 +19,9 @@ from beacon.streams import StreamPolicy, register
 # policy); nobody may subscribe to them.
 register("news", StreamPolicy)
 register("load", StreamPolicy)
+register("late", StreamPolicy)
+register("order", StreamPolicy)
+register("reset", StreamPolicy)
 
 
 @pytest.fixture

@@ -42,10 +42,12 @@ class Door:
         self.closed.append(code)
 
 
-def outbox(door: Door, *streams: str, queue_size: int = 8) -> Outbox[Track]:
+def outbox(door: Door, *streams: str, queue_size: int = 8, epoch: str = "") -> Outbox[Track]:
+    """Tracks subscribed under ``epoch``: a real subscription knows its stream's epoch, and
+    a logged frame of another epoch is a new history (``epoch_changed``), not the next one."""
     box: Outbox[Track] = Outbox(door.send, door.close, queue_size=queue_size, page_size=500)
     for stream in streams:
-        box.tracks[stream] = Track(stream=stream)
+        box.tracks[stream] = Track(stream=stream, epoch=epoch)
     return box
 
 
@@ -176,7 +178,7 @@ async def test_a_gap_is_filled_from_the_log_before_the_frame_that_revealed_it(
 ) -> None:
     events = [await db_call(publish, "room:9", "message", {"n": n}) for n in (1, 2, 3)]
     door = Door()
-    box = outbox(door, "room:9")
+    box = outbox(door, "room:9", epoch=events[0].epoch)
     box.offer("room:9", 3, events[2].frame)  # seqs 1 and 2 never came live
     assert door.sent == [] and box.writer is not None
     await drained(box)
@@ -189,7 +191,7 @@ async def test_catch_up_replays_the_log_after_the_last_seq_in_pages(db_call: Any
     events = [await db_call(publish, "room:8", "message", {"n": n}) for n in range(5)]
     door = Door()
     box: Outbox[Track] = Outbox(door.send, door.close, queue_size=8, page_size=2)
-    track = box.tracks["room:8"] = Track(stream="room:8", last=1)
+    track = box.tracks["room:8"] = Track(stream="room:8", epoch=events[0].epoch, last=1)
     async with track.lock:
         await box.catch_up(track, None)
     assert door.sent == [e.frame for e in events[1:]] and track.last == 5

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Any
 
+from ..protocol import json_depth
+
 PROTOCOL_VERSION = 7
 #: Oldest protocol accepted: 5 added ``pusher:error`` codes, 6 close codes, 7 is current.
 MIN_PROTOCOL_VERSION = 5
@@ -243,25 +245,9 @@ def parse_frame(text: str, max_depth: int = 16) -> Incoming:
     if channel is not None and not isinstance(channel, str):
         raise FrameError("'channel' must be a string", ErrorCode.GENERIC)
     data = obj.get("data")
-    if _depth(data, max_depth) > max_depth:
+    if json_depth(data, max_depth) > max_depth:
         raise FrameError(f"data nested deeper than {max_depth}", ErrorCode.GENERIC)
     return Incoming(event, channel, data)
-
-
-def _depth(value: Any, limit: int) -> int:
-    """Nesting depth of parsed JSON (a scalar is 0), counted up to ``limit + 1``."""
-    depth, level = 0, [value]
-    while depth <= limit:
-        containers = [item for item in level if isinstance(item, dict | list)]
-        if not containers:
-            break
-        depth += 1
-        level = [
-            child
-            for item in containers
-            for child in (item.values() if isinstance(item, dict) else item)
-        ]
-    return depth
 
 
 def object_data(incoming: Incoming) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 from django.db import connection, connections, transaction
+from django.db.backends.utils import CursorWrapper
 
 from beacon import eventlog, publish
 from beacon.fanout.hub import Hub
@@ -40,21 +41,21 @@ class Recorder:
 
 
 async def queries_during(work: Callable[[], Awaitable[Any]]) -> int:
-    """Statements the database thread (where the watcher's queries run) executed."""
+    """Statements executed while ``work`` runs, on whichever database thread runs them
+    (``db.database_call`` uses a pool of threads, each with its own connection)."""
+    count = 0
+    real = CursorWrapper.execute
 
-    def start() -> None:
-        connection.force_debug_cursor = True
-        connection.queries_log.clear()
+    def counting(self: CursorWrapper, *args: Any, **kwargs: Any) -> Any:
+        nonlocal count
+        count += 1
+        return real(self, *args, **kwargs)
 
-    def stop() -> int:
-        connection.force_debug_cursor = False
-        return len(connection.queries_log)
-
-    await database_sync_to_async(start)()
+    CursorWrapper.execute = counting  # type: ignore[method-assign]
     try:
         await work()
     finally:
-        count = await database_sync_to_async(stop)()
+        CursorWrapper.execute = real  # type: ignore[method-assign]
     return count
 
 

@@ -7,7 +7,8 @@ waits on a lock) makes other users' handshakes time out. :func:`database_call` r
 the function on a thread pool of its own instead, as many threads as the database
 may have connections (``DATABASE_THREADS``, by default the connection pool's
 ``max_size``), and closes stale connections before and after each call as Channels
-does. Each thread keeps its own connection (Django's connections are per thread).
+does. Each thread has its own connection (Django's connections are per thread) and
+holds it only for the length of a call.
 
 Code run this way must not need to share a thread with other sync code of the same
 request (Beacon's database calls are self-contained: one function, its own queries).
@@ -20,7 +21,8 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
-from channels.db import DatabaseSyncToAsync
+from asgiref.sync import SyncToAsync
+from django import db
 from django.conf import settings
 from django.core.signals import setting_changed
 
@@ -57,9 +59,27 @@ def executor() -> ThreadPoolExecutor:
     return _executor
 
 
+class _DatabaseCall(SyncToAsync):  # type: ignore[type-arg]  # asgiref's generics
+    """Channels' ``DatabaseSyncToAsync``, but immune to its test communicator.
+
+    ``channels.testing`` patches ``channels.db.close_old_connections`` away while a
+    communicator waits, so that a test keeps its one connection. On a pool of threads
+    that would leave every thread holding a pooled connection after its call, and a
+    thread that ends (a new pool after a settings change) would never give its back:
+    the pool runs dry. Django's own function is looked up at each call instead.
+    """
+
+    def thread_handler(self, loop: Any, *args: Any, **kwargs: Any) -> Any:
+        db.close_old_connections()
+        try:
+            return super().thread_handler(loop, *args, **kwargs)
+        finally:
+            db.close_old_connections()
+
+
 def database_call(func: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]]:
     """``database_sync_to_async(func)``, run on :func:`executor` (not thread-sensitive)."""
-    return DatabaseSyncToAsync(func, thread_sensitive=False, executor=executor())
+    return _DatabaseCall(func, thread_sensitive=False, executor=executor())
 
 
 def _reset(*, setting: str, **kwargs: Any) -> None:

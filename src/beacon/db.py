@@ -59,7 +59,7 @@ def executor() -> ThreadPoolExecutor:
     return _executor
 
 
-class _DatabaseCall(SyncToAsync):  # type: ignore[type-arg]  # asgiref's generics
+class _DatabaseCall(SyncToAsync):
     """Channels' ``DatabaseSyncToAsync``, but immune to its test communicator.
 
     ``channels.testing`` patches ``channels.db.close_old_connections`` away while a

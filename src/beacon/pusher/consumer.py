@@ -57,6 +57,8 @@ class Sub:
     stream: str
     user_id: str | None = None  # presence: the member this socket is
     presence_key: str | None = None
+    #: presence: the members this socket was told of (its hash, then each added/removed)
+    members: set[str] = field(default_factory=set)
 
 
 @dataclass(eq=False, slots=True, kw_only=True)
@@ -397,10 +399,12 @@ class PusherConsumer(AsyncWebsocketConsumer):
             if sub.presence_key is not None:
                 assert sub.user_id is not None
                 entry = protocol.dumps([sub.user_id, user_info])
-                members = await presence_keeper().join(
+                joined = await presence_keeper().join(
                     sub.presence_key, self.socket_id, sub.user_id, entry
                 )
-                presence = protocol.presence_data(_members(members))
+                members = _members(joined)
+                sub.members = set(members)
+                presence = protocol.presence_data(members)
             await self._push(protocol.subscription_succeeded(channel.name, presence))
             if channel.cache:
                 await self._push(self._cached(channel.name, cached))
@@ -466,8 +470,9 @@ class PusherConsumer(AsyncWebsocketConsumer):
         sub = self.subs[name]
         if sub.presence_key is None:
             return None
-        members = await presence_keeper().store.members(sub.presence_key)
-        return protocol.presence_data(_members(members))
+        members = _members(await presence_keeper().store.members(sub.presence_key))
+        sub.members = set(members)
+        return protocol.presence_data(members)
 
     def _cached(self, channel: str, cached: tuple[int, str] | None) -> str:
         event = read_frame(cached[1]) if cached is not None else None
@@ -614,13 +619,32 @@ class PusherConsumer(AsyncWebsocketConsumer):
         for name in track.channels:
             if event.channel is not None and event.channel != name:
                 continue
-            if event.event.startswith("pusher_internal:member_"):
-                sub = self.subs.get(name)
-                if sub is None or sub.user_id == json.loads(event.data).get("user_id"):
-                    continue  # a socket's own user is in its hash already
+            if event.event.startswith("pusher_internal:member_") and not self._news(name, event):
+                continue
             extra = {"user_id": event.user_id} if event.user_id is not None else {}
             frames.append(protocol.frame(event.event, event.data, name, **extra))
         return frames
+
+    def _news(self, name: str, event: Event) -> bool:
+        """Whether a member event changes what this socket knows of the channel.
+
+        Across processes an announcement can arrive after the subscription's hash that
+        already holds (or already lacks) the member: pusher-js would count a join twice.
+        A socket's own user is in its hash from the start.
+        """
+        sub = self.subs.get(name)
+        user_id = str(json.loads(event.data).get("user_id"))
+        if sub is None or user_id == sub.user_id:
+            return False
+        if event.event == "pusher_internal:member_added":
+            if user_id in sub.members:
+                return False
+            sub.members.add(user_id)
+            return True
+        if user_id not in sub.members:
+            return False
+        sub.members.discard(user_id)
+        return True
 
     async def _heartbeat(self) -> None:
         silent = time.monotonic() - self.last_heard

@@ -15,7 +15,6 @@ frame handling; the outbox, everything that goes out to it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import traceback
@@ -23,14 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.consumer import get_handler_name
-from channels.exceptions import StopConsumer
-from channels.generic.websocket import AsyncWebsocketConsumer
-
 from .. import eventlog, metrics, shutdown
 from ..conf import get_config
 from ..db import database_call
 from ..exceptions import Forbidden, ProtocolError, StreamError
+from ..fanout.consumer import HubConsumer
 from ..fanout.hub import Hub, get_hub
 from ..fanout.outbox import Outbox, Track
 from ..identity.control import get_registry
@@ -70,7 +66,7 @@ class Subscription(Track):
     key: str
 
 
-class BeaconConsumer(AsyncWebsocketConsumer):
+class BeaconConsumer(HubConsumer):
     hub: Hub
     user: Any
     subscriptions: dict[str, Subscription]
@@ -78,33 +74,6 @@ class BeaconConsumer(AsyncWebsocketConsumer):
     active = False  # accepted, signed in, attached to the hub
 
     # -- lifecycle -----------------------------------------------------------------------
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """Channels' consumer loop, less what a consumer without a layer does not need.
-
-        ``AsyncConsumer.__call__`` keeps a second task per socket to wait on the client
-        and the layer at once, and its ``dispatch`` hops to a thread before every
-        message to close stale database connections. This consumer has no layer, and
-        its database calls go through ``db.database_call``, which closes stale
-        connections itself.
-        """
-        self.scope = scope
-        self.channel_layer = None
-        self.base_send = send
-        try:
-            while True:
-                message = await receive()
-                handler = getattr(self, get_handler_name(message), None)
-                if handler is None:
-                    raise ValueError(f"No handler for message type {message['type']}")
-                await handler(message)
-        except StopConsumer:
-            pass
-        finally:
-            # Whatever ended the socket (a handler that raised, a cancelled task, a
-            # client that vanished), it leaves the hub, presence and metrics. Shielded:
-            # a second cancellation must not cut the teardown short.
-            await asyncio.shield(self.teardown())
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         self.config = get_config()
@@ -158,10 +127,6 @@ class BeaconConsumer(AsyncWebsocketConsumer):
 
     async def on_open(self) -> None:
         """Hook for subclasses: runs once the socket is accepted and authenticated."""
-
-    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
-        await self.teardown()
-        await super().websocket_disconnect(message)
 
     async def teardown(self) -> None:
         """Detach from the hub, the identity registry, the metrics and presence: once,

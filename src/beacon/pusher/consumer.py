@@ -24,17 +24,12 @@ origin, as Pusher's is (mobile and server clients send none).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
-
-from channels.consumer import get_handler_name
-from channels.exceptions import StopConsumer
-from channels.generic.websocket import AsyncWebsocketConsumer
 
 from . import core, protocol, webhooks
 from .apps import App
@@ -195,31 +190,13 @@ def _open_stream(stream: str, cache: bool) -> tuple[Any, tuple[int, str] | None]
     return pos, (core.last_event(stream) if cache else None)
 
 
-class PusherConsumer(AsyncWebsocketConsumer):
+class PusherConsumer(core.HubConsumer):
     app: App
     socket_id: str
     outbox: Outbox[StreamTrack]
     identity: Identity
     active = False
     registered = False
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """Channels' loop without a channel-layer channel per socket (the hub fans out)."""
-        self.scope = scope
-        self.channel_layer = None
-        self.base_send = send
-        try:
-            while True:
-                message = await receive()
-                handler = getattr(self, get_handler_name(message), None)
-                if handler is None:
-                    raise ValueError(f"No handler for message type {message['type']}")
-                await handler(message)
-        except StopConsumer:
-            pass
-        finally:
-            # Whatever ended the socket, it leaves the hub, the registry and presence.
-            await asyncio.shield(self.teardown())
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -270,10 +247,6 @@ class PusherConsumer(AsyncWebsocketConsumer):
         self.outbox.stop()
         await self.send(protocol.error_frame(message, int(code)))
         await self.close(code=int(code))
-
-    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
-        await self.teardown()
-        await super().websocket_disconnect(message)
 
     async def teardown(self) -> None:
         """Once, whatever ends the socket; each step runs even if one before failed."""

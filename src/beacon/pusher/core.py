@@ -15,6 +15,7 @@ from ..conf import get_config
 from ..db import database_call
 from ..eventlog import events_after, events_before, position
 from ..exceptions import StreamError
+from ..fanout.consumer import HubConsumer
 from ..fanout.hub import get_hub
 from ..fanout.outbox import Outbox, Track
 from ..identity.authenticators import token_user, verify_token
@@ -34,6 +35,7 @@ __all__ = [
     "PING_FRAME",
     "BeaconCloseCode",
     "Handshake",
+    "HubConsumer",
     "Identity",
     "Keeper",
     "Outbox",

@@ -372,7 +372,9 @@ async def test_sse_through_nginx_is_unbuffered_and_resumes_on_the_other_process_
             stream = await HttpStream.open(
                 stack.nginx.https_port, path, headers, ssl=stack.nginx.ssl_context()
             )
-            assert stream.status == 200
+            if stream.status != 200:  # say what came instead
+                answer = (stream.status, stream.headers, (await stream.body())[:300])
+                raise AssertionError(f"connect {connects + 1}: {answer}")
             assert stream.headers["content-type"].startswith("text/event-stream")
             connects += 1
             if victim is None:

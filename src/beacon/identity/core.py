@@ -65,7 +65,8 @@ class Identity:
 
 def session_id(session_key: str) -> str:
     """What control messages name a session by: never the key itself."""
-    return salted_hmac("beacon.identity.session", session_key).hexdigest()[:32]
+    digest = salted_hmac("beacon.identity.session", session_key, algorithm="sha256")
+    return digest.hexdigest()[:32]
 
 
 class Refused(Exception):

@@ -128,6 +128,40 @@ async def test_a_full_backlog_closes_once_with_4013_and_keeps_the_close_task() -
     box.stop()
 
 
+async def closed_within(door: Door, seconds: float = 3) -> list[int]:
+    async with asyncio.timeout(seconds):
+        while not door.closed:
+            await asyncio.sleep(0.02)
+    return door.closed
+
+
+async def test_a_replay_stuck_behind_a_send_closes_with_4013_once_the_send_stalls() -> None:
+    """The reader stopped during a replay (or gap fill): the server holds less than the
+    byte bound, the rest waits in the log, and no offer comes to reveal it."""
+    door = Door()
+    box = outbox(door, "room:1")
+    box.stall_seconds = 0.1
+    track = box.tracks["room:1"]
+    door.hold()  # never released
+    async with track.lock:
+        replay = asyncio.ensure_future(box.send_rows(track, [(1, "one"), (2, "two")], paced=False))
+        assert await closed_within(door) == [int(CloseCode.TOO_SLOW)]
+    assert box.closing and door.sent == []
+    replay.cancel()
+
+
+async def test_a_waiting_eager_send_with_nothing_behind_closes_with_4013_once_it_stalls() -> None:
+    door = Door()
+    box = outbox(door, "room:1")
+    box.stall_seconds = 0.1
+    door.hold()
+    box.offer("room:1", 1, "one")
+    assert box.inflight is not None
+    assert await closed_within(door) == [int(CloseCode.TOO_SLOW)]
+    await asyncio.sleep(0)
+    assert box.inflight is None  # cancelled
+
+
 async def test_close_closes_once_and_sends_nothing_after() -> None:
     door = Door()
     box = outbox(door, "room:1")

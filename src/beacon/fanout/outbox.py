@@ -20,7 +20,9 @@ The hub offers each event (``offer``), which never waits. The rule, written once
   server's write buffer and the kernel's unacknowledged bytes, where the front door
   can read them) — passes ``max_bytes``: it closes with 4013 (too slow) through
   ``close_now``, which does not wait behind the stuck sends, and the client resumes
-  from its last seq.
+  from its last seq; and when one send has waited ``stall_seconds`` (a reader that
+  stopped while the server still holds less than the bound, and the rest of what it
+  is owed waits in the log: a replay or a gap fill stuck behind the send).
 
 So a stream's frames leave in seq order, and one slow connection never holds up the
 others. Every close goes through :meth:`Outbox.close`, once; every task the outbox
@@ -51,6 +53,9 @@ SendText = Callable[[str], Coroutine[Any, Any, None]]
 Close = Callable[[int], Coroutine[Any, Any, None]]
 #: Bytes a connection may be handed between two readings of ``owed`` (at least).
 CHECK_BYTES = 16 * 1024
+#: Seconds one send may wait for the server's buffer before the reader counts as
+#: stopped (4013). Below Uvicorn's keepalive (20 s + 20 s), which would end it as 1011.
+STALL_SECONDS = 10.0
 
 
 @dataclass(eq=False, slots=True)
@@ -83,8 +88,10 @@ class Outbox(Generic[T]):
         max_bytes: int = 0,
         owed: Callable[[], int] | None = None,
         close_now: Callable[[int], None] | None = None,
+        stall_seconds: float = STALL_SECONDS,
     ) -> None:
-        self._send = send
+        self._door_send = send
+        self.stall_seconds = stall_seconds
         self._close = close
         self.queue_size = queue_size
         self.page_size = page_size
@@ -223,13 +230,24 @@ class Outbox(Generic[T]):
     def _send_now(self, frame: str) -> None:
         """Send on the caller's stack; a send that has to wait finishes as ``inflight``."""
         try:
-            self.inflight = eager.start(self._send(frame))
+            self.inflight = eager.start(self._door_send(frame))
         except Exception as exc:
             self._send_failed(exc)
             return
         if self.inflight is not None:
+            stall = asyncio.get_running_loop().call_later(self.stall_seconds, self.too_slow)
+            self.inflight.add_done_callback(lambda _: stall.cancel())
             self.inflight.add_done_callback(self._inflight_done)
         self._handed(len(frame))
+
+    async def _send(self, frame: str) -> None:
+        """Send from a task (the writer, a replay, a gap fill): past ``stall_seconds``
+        of waiting the reader has stopped, and the connection is closed with 4013."""
+        stall = asyncio.get_running_loop().call_later(self.stall_seconds, self.too_slow)
+        try:
+            await self._door_send(frame)
+        finally:
+            stall.cancel()
 
     def _inflight_done(self, task: asyncio.Task[None]) -> None:
         if self.inflight is task:

@@ -24,12 +24,33 @@ from .stats import Plan, Tally, tally
 
 @dataclass(frozen=True, slots=True)
 class SocketSpec:
-    """One client socket: its global index, its user's index, pk and session cookie."""
+    """One client socket: its global index, its user's index and pk, and its credential:
+    a session cookie, a one-time ticket (``?ticket=``) or a bearer token; ``origin``
+    False sends no ``Origin`` header (a non-browser client)."""
 
     index: int
     user_index: int
     user_pk: int = 0
     cookie: str = ""
+    ticket: str = ""
+    token: str = ""
+    origin: bool = True
+
+
+def handshake_request(url: str, spec: SocketSpec) -> tuple[str, dict[str, str] | None]:
+    """The URL (``{u}``: the user index; the ticket in the query) and headers of a
+    socket's handshake."""
+    from urllib.parse import quote
+
+    target = url.replace("{u}", str(spec.user_index))
+    if spec.ticket:
+        target += ("&" if "?" in target else "?") + "ticket=" + quote(spec.ticket, safe="")
+    headers = {}
+    if spec.cookie:
+        headers["Cookie"] = f"sessionid={spec.cookie}"
+    if spec.token:
+        headers["Authorization"] = f"Bearer {spec.token}"
+    return target, headers or None
 
 
 @dataclass(eq=False)
@@ -70,12 +91,11 @@ class Worker:
             nonlocal ok
             async with gate:
                 sock = Socket(spec)
-                headers = {"Cookie": f"sessionid={spec.cookie}"} if spec.cookie else None
-                target = url.replace("{u}", str(spec.user_index))
+                target, headers = handshake_request(url, spec)
                 try:
                     sock.ws = await connect(
                         target,
-                        origin=origin,  # type: ignore[arg-type]
+                        origin=origin if spec.origin else None,  # type: ignore[arg-type]
                         additional_headers=headers,
                         compression=None,
                         ping_interval=None,
@@ -140,8 +160,8 @@ class Worker:
             nonlocal ok, last_live
             await sock.gone.wait()
             await asyncio.sleep(random.uniform(0, jitter))
-            headers = {"Cookie": f"sessionid={sock.spec.cookie}"} if sock.spec.cookie else None
-            target = url.replace("{u}", str(sock.spec.user_index))
+            # (A ticket is single use: storms reconnect sockets that came with a cookie.)
+            target, headers = handshake_request(url, sock.spec)
             backoff = 0.1
             while True:
                 try:

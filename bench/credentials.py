@@ -1,8 +1,10 @@
 """The three credentials of a Beacon handshake, as the ``credentials`` phase sends them.
 
 * ``session``: the user's ``sessionid`` cookie (and the page's ``Origin``);
-* ``ticket``: ``ws/?ticket=…`` (and ``Origin``), each ticket asked for beforehand
-  with ``POST /beacon/tickets/`` under the user's session and CSRF token;
+* ``ticket``: ``ws/?ticket=…`` (and ``Origin``), every ticket made beforehand, bound
+  to the user's session: the warm-up ones with ``POST /beacon/tickets/`` (session
+  cookie and CSRF token), the measured ones by ``issue_ticket`` (see
+  :func:`issue_tickets`);
 * ``bearer``: ``Authorization: Bearer <JWT>`` and no ``Origin`` (a service or a
   mobile app, not a browser): HS256 with the settings' ``SECRET_KEY``, the user id in
   ``user_id``, as djangorestframework-simplejwt makes them.
@@ -56,6 +58,25 @@ def fetch_tickets(base_url: str, cookies: list[str], threads: int = 8) -> list[s
     """One ticket per cookie, in order (before the measured window: not handshake CPU)."""
     with ThreadPoolExecutor(threads) as pool:
         return list(pool.map(lambda c: fetch_ticket(base_url, c), cookies))
+
+
+def issue_tickets(users: list[BenchUser]) -> list[str]:
+    """One ticket per user, bound to the user's session, written by the harness with the
+    function ``POST /beacon/tickets/`` calls (``issue_ticket``).
+
+    Not over HTTP: the bench settings keep persistent connections (``CONN_MAX_AGE``),
+    and under ASGI each HTTP request runs in a thread of its own whose connection stays
+    open, so a thousand ticket requests exhaust PostgreSQL's ``max_connections`` (a
+    shared server here). The handshake that redeems the ticket is the same either way.
+    """
+    from django.contrib.auth import get_user_model
+
+    from beacon.identity.authenticators import issue_ticket
+
+    by_pk = get_user_model()._default_manager.in_bulk([u.pk for u in users])
+    return [
+        issue_ticket(by_pk[u.pk], session_key=u.cookie, credential_expires=None) for u in users
+    ]
 
 
 def specs(

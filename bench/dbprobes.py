@@ -106,12 +106,13 @@ def argv(probe: str, sizes: ProbeSizes, base_url: str, redis_url: str) -> list[s
 
 
 def shown(command: list[str]) -> str:
-    """A command as the docs show it: the database URL's host part elided."""
+    """A command as the docs show it: the host part of each URL elided (the harness's
+    Redis listens on a port of the day)."""
     out = []
     for word in command:
-        if word.startswith("postgres://"):
+        if word.startswith(("postgres://", "redis://")):
             parts = urlsplit(word)
-            word = f"postgres://…{parts.path}"
+            word = f"{parts.scheme}://…{parts.path}"
         out.append(word)
     return shlex.join(out)
 

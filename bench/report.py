@@ -245,11 +245,12 @@ def credentials_section(results: list[Result], by_name: dict[str, Result]) -> li
     out += [
         "Server CPU per handshake (the connect to `welcome`; the bare ASGI app: to its"
         " accept) and per subscribe to the user's own stream, for one socket per user:"
-        " the session cookie; a one-time ticket (`ws/?ticket=…`), every ticket fetched with"
-        " `POST /beacon/tickets/` before the measured window, so the ticket request is not"
-        " in the figure, its redemption is; a bearer JWT (`Authorization: Bearer`, HS256, no"
-        " `Origin`). Ratios: to the bare ASGI app's handshake on the same server, measured"
-        " in the same phase.",
+        " the session cookie; a one-time ticket (`ws/?ticket=…`) bound to the session, every"
+        " ticket made before the measured window (the warm-up ones with `POST"
+        " /beacon/tickets/`, the measured ones by `issue_ticket`, the function that endpoint"
+        " calls), so asking for a ticket is not in the figure, redeeming it is; a bearer JWT"
+        " (`Authorization: Bearer`, HS256, no `Origin`). Ratios: to the bare ASGI app's"
+        " handshake on the same server, measured in the same phase.",
         "",
         "| configuration | credential | sockets | handshakes/s | handshake ms CPU"
         " | ÷ bare ASGI | handshake + subscribe ms CPU | ÷ bare ASGI |",

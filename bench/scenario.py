@@ -324,10 +324,12 @@ class Scenario:
         """Server CPU per handshake by credential (``credentials``), then per subscribe.
 
         Beacon: one socket per user (up to ``n1``) with the session cookie, then with a
-        one-time ticket (all fetched before the measured window: the ticket request is
-        not handshake CPU), then with a bearer token; each set in load generators of its
-        own, measured from the first connect to the last ``welcome``, then subscribed to
-        its ``user:{id}`` and closed. The references (raw, bare ASGI) take no credential.
+        one-time ticket (all made before the measured window, see
+        ``credentials.issue_tickets``: asking for one is not handshake CPU), then with a
+        bearer token; each set in load generators of its own, after a few warm-up
+        sockets, measured from the first connect to the last ``welcome``, then
+        subscribed to its ``user:{id}`` and closed. The references (raw, bare ASGI)
+        take no credential.
         """
         from . import credentials
 
@@ -343,14 +345,15 @@ class Scenario:
             key = settings.SECRET_KEY
         f = self.result.figures
         for kind in kinds:
-            tickets = None
-            if kind == "ticket":
-                tickets = credentials.fetch_tickets(self.base, [u.cookie for u in warm + users])
-            rest = tickets[len(warm) :] if tickets else None
-            warm_specs = credentials.specs(kind, warm, 0, tickets=tickets, key=key)
-            specs = credentials.specs(kind, users, len(warm), tickets=rest, key=key)
-            pool = Clients(self.sizes.processes)
+            pool = None
             try:
+                warm_tickets = tickets = None
+                if kind == "ticket":  # beforehand: asking for a ticket is no handshake
+                    warm_tickets = credentials.fetch_tickets(self.base, [u.cookie for u in warm])
+                    tickets = credentials.issue_tickets(users)
+                warm_specs = credentials.specs(kind, warm, 0, tickets=warm_tickets, key=key)
+                specs = credentials.specs(kind, users, len(warm), tickets=tickets, key=key)
+                pool = Clients(self.sizes.processes)
                 url, origin = self.config.ws_url(self.port), f"http://127.0.0.1:{self.port}"
                 pool.connect(url, origin, warm_specs, welcome=beacon)
                 cpu = procstat.CpuMeter([self.pid])
@@ -376,8 +379,12 @@ class Scenario:
                     if sub["failed"]:
                         self.result.notes.append(f"{kind}: {sub['failed']} subscribes failed")
                 self.log(line)
+            except Exception as exc:
+                self.result.notes.append(f"{kind}: failed: {type(exc).__name__}: {exc}")
+                self.log(f"  {kind}: failed: {type(exc).__name__}: {exc}")
             finally:
-                pool.close()
+                if pool is not None:
+                    pool.close()
             time.sleep(1.0)  # the closes are handled before the next set is measured
 
     def storm_phase(self) -> None:

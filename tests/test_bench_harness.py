@@ -198,6 +198,7 @@ def test_probe_commands_use_their_own_database_and_sizes() -> None:
     assert "--redis" not in argv("publish", sizes, base, "")
     publish = argv("publish", sizes, base, "redis://r:1/0")
     assert publish[publish.index("--redis") + 1] == "redis://r:1/0"
+    assert " --redis 'redis://…/0' " in shown(publish)
     assert "'postgres://…/beacon_bench_prune'" in shown(argv("prune", sizes, base, ""))
     assert ProbeSizes.full().prune_streams == 100_000
     assert ProbeSizes.full().watch_streams == 20_000

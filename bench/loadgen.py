@@ -6,7 +6,7 @@ the core the server does not use, and talks to each over a ``multiprocessing`` p
 from the send time in the data to arrival; a Beacon socket also checks that each
 stream's seqs arrive as ``last + 1`` (the seq of ``subscribed`` starts the count).
 
-Commands: ``connect``, ``subscribe``, ``storm``, ``collect``, ``reset``, ``close``.
+Commands: ``connect``, ``subscribe``, ``storm``, ``collect``, ``reset``, ``drop``, ``close``.
 """
 
 from __future__ import annotations
@@ -310,6 +310,14 @@ class Worker:
             *(s.ws.close() for s in self.sockets if s.ws is not None), return_exceptions=True
         )
 
+    async def drop(self) -> dict[str, int]:
+        """Close every socket and forget them (the process stays, for the next set)."""
+        count = len(self.sockets)
+        await self.close()
+        self.sockets = []
+        self.last_arrival = 0.0
+        return {"closed": count}
+
 
 async def serve(conn: Connection) -> None:
     worker = Worker()
@@ -325,6 +333,8 @@ async def serve(conn: Connection) -> None:
                 reply = await worker.storm(**args)
             elif command == "collect":
                 reply = await worker.collect(**args)
+            elif command == "drop":
+                reply = await worker.drop()
             elif command == "reset":
                 worker.reset()
                 reply = None

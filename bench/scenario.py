@@ -333,59 +333,67 @@ class Scenario:
         """
         from . import credentials
 
-        s = self.sizes
         beacon = self.config.kind == "beacon"
         kinds = credentials.BEACON_CREDENTIALS if beacon else ("none",)
-        users = self.users[: min(s.n1, len(self.users))]
+        users = self.users[: min(self.sizes.n1, len(self.users))]
         warm = users[: max(1, min(5, len(users) // 10))]
         key = ""
         if beacon:
             from django.conf import settings
 
             key = settings.SECRET_KEY
+        pool = Clients(self.sizes.processes)  # its sockets are closed after each set
+        try:
+            for kind in kinds:
+                try:
+                    self.credential_set(pool, kind, warm, users, key)
+                except Exception as exc:
+                    self.result.notes.append(f"{kind}: failed: {type(exc).__name__}: {exc}")
+                    self.log(f"  {kind}: failed: {type(exc).__name__}: {exc}")
+                finally:
+                    pool.drop()
+                time.sleep(0.5)  # the closes are handled before the next set is measured
+        finally:
+            pool.close()
+
+    def credential_set(
+        self, pool: Clients, kind: str, warm: list[BenchUser], users: list[BenchUser], key: str
+    ) -> None:
+        from . import credentials
+
+        beacon = self.config.kind == "beacon"
         f = self.result.figures
-        for kind in kinds:
-            pool = None
-            try:
-                warm_tickets = tickets = None
-                if kind == "ticket":  # beforehand: asking for a ticket is no handshake
-                    warm_tickets = credentials.fetch_tickets(self.base, [u.cookie for u in warm])
-                    tickets = credentials.issue_tickets(users)
-                warm_specs = credentials.specs(kind, warm, 0, tickets=warm_tickets, key=key)
-                specs = credentials.specs(kind, users, len(warm), tickets=tickets, key=key)
-                pool = Clients(self.sizes.processes)
-                url, origin = self.config.ws_url(self.port), f"http://127.0.0.1:{self.port}"
-                pool.connect(url, origin, warm_specs, welcome=beacon)
-                cpu = procstat.CpuMeter([self.pid])
-                opened = pool.connect(url, origin, specs, welcome=beacon)
-                used, wall = cpu.read()
-                f[f"hs_{kind}_cpu_us"] = used / max(1, opened["ok"]) * 1e6
-                f[f"hs_{kind}_per_s"] = rate(opened["ok"], wall)
-                f[f"hs_{kind}_sockets"] = opened["ok"]
-                if opened["failed"]:
-                    self.result.notes.append(
-                        f"{kind}: {opened['failed']} handshakes failed: {opened['errors']}"
-                    )
-                line = (
-                    f"  {kind}: {opened['ok']} handshakes, {f[f'hs_{kind}_cpu_us']:.0f} us CPU"
-                    f" each, {f[f'hs_{kind}_per_s']:.0f}/s"
-                )
-                if beacon:
-                    cpu = procstat.CpuMeter([self.pid])
-                    sub = pool.subscribe([], user_stream=True)
-                    used, _ = cpu.read()
-                    f[f"hs_{kind}_subscribe_cpu_us"] = used / max(1, sub["ok"]) * 1e6
-                    line += f"; subscribe {f[f'hs_{kind}_subscribe_cpu_us']:.0f} us"
-                    if sub["failed"]:
-                        self.result.notes.append(f"{kind}: {sub['failed']} subscribes failed")
-                self.log(line)
-            except Exception as exc:
-                self.result.notes.append(f"{kind}: failed: {type(exc).__name__}: {exc}")
-                self.log(f"  {kind}: failed: {type(exc).__name__}: {exc}")
-            finally:
-                if pool is not None:
-                    pool.close()
-            time.sleep(1.0)  # the closes are handled before the next set is measured
+        warm_tickets = tickets = None
+        if kind == "ticket":  # beforehand: asking for a ticket is no handshake
+            warm_tickets = credentials.fetch_tickets(self.base, [u.cookie for u in warm])
+            tickets = credentials.issue_tickets(users)
+        warm_specs = credentials.specs(kind, warm, 0, tickets=warm_tickets, key=key)
+        specs = credentials.specs(kind, users, len(warm), tickets=tickets, key=key)
+        url, origin = self.config.ws_url(self.port), f"http://127.0.0.1:{self.port}"
+        pool.connect(url, origin, warm_specs, welcome=beacon)
+        cpu = procstat.CpuMeter([self.pid])
+        opened = pool.connect(url, origin, specs, welcome=beacon)
+        used, wall = cpu.read()
+        f[f"hs_{kind}_cpu_us"] = used / max(1, opened["ok"]) * 1e6
+        f[f"hs_{kind}_per_s"] = rate(opened["ok"], wall)
+        f[f"hs_{kind}_sockets"] = opened["ok"]
+        if opened["failed"]:
+            self.result.notes.append(
+                f"{kind}: {opened['failed']} handshakes failed: {opened['errors']}"
+            )
+        line = (
+            f"  {kind}: {opened['ok']} handshakes, {f[f'hs_{kind}_cpu_us']:.0f} us CPU"
+            f" each, {f[f'hs_{kind}_per_s']:.0f}/s"
+        )
+        if beacon:  # every socket of the set (the warm-up ones too) subscribes once
+            cpu = procstat.CpuMeter([self.pid])
+            sub = pool.subscribe([], user_stream=True)
+            used, _ = cpu.read()
+            f[f"hs_{kind}_subscribe_cpu_us"] = used / max(1, sub["ok"]) * 1e6
+            line += f"; subscribe {f[f'hs_{kind}_subscribe_cpu_us']:.0f} us"
+            if sub["failed"]:
+                self.result.notes.append(f"{kind}: {sub['failed']} subscribes failed")
+        self.log(line)
 
     def storm_phase(self) -> None:
         s = self.sizes

@@ -116,6 +116,12 @@ class Clients:
     def reset(self) -> None:
         self._all("reset", {})
 
+    def drop(self) -> int:
+        """Close and forget every socket; the processes stay. Returns how many closed."""
+        closed = sum(r["closed"] for r in self._all("drop", {}))
+        self.count = 0
+        return closed
+
     def close(self) -> None:
         with contextlib.suppress(EOFError, BrokenPipeError, OSError):
             self._all("close", {})

@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 
 ALL_PHASES = frozenset(
-    {"connect", "broadcast", "sustained", "per_user", "rss", "storm", "slow"}
+    {"connect", "broadcast", "sustained", "per_user", "credentials", "rss", "storm", "slow"}
 )
 
 
@@ -67,6 +67,9 @@ class Config:
         env.pop("REDIS_URL", None)
         if self.kind == "beacon":
             env["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+            # The credentials phase fetches its tickets before it measures: let them
+            # live the longest Beacon allows (60 s) rather than the default 30.
+            env.setdefault("BEACON_TICKET_SECONDS", "60")
             if self.layer != "memory":
                 env.update(REDIS_URL=redis_url, BEACON_LAYER=self.layer)
                 env["BEACON_REDIS_PREFIX"] = prefix

@@ -6,7 +6,7 @@ the core the server does not use, and talks to each over a ``multiprocessing`` p
 from the send time in the data to arrival; a Beacon socket also checks that each
 stream's seqs arrive as ``last + 1`` (the seq of ``subscribed`` starts the count).
 
-Commands: ``connect``, ``subscribe``, ``storm``, ``collect``, ``reset``, ``close``.
+Commands: ``connect``, ``subscribe``, ``storm``, ``collect``, ``reset``, ``drop``, ``close``.
 """
 
 from __future__ import annotations
@@ -24,12 +24,33 @@ from .stats import Plan, Tally, tally
 
 @dataclass(frozen=True, slots=True)
 class SocketSpec:
-    """One client socket: its global index, its user's index, pk and session cookie."""
+    """One client socket: its global index, its user's index and pk, and its credential:
+    a session cookie, a one-time ticket (``?ticket=``) or a bearer token; ``origin``
+    False sends no ``Origin`` header (a non-browser client)."""
 
     index: int
     user_index: int
     user_pk: int = 0
     cookie: str = ""
+    ticket: str = ""
+    token: str = ""
+    origin: bool = True
+
+
+def handshake_request(url: str, spec: SocketSpec) -> tuple[str, dict[str, str] | None]:
+    """The URL (``{u}``: the user index; the ticket in the query) and headers of a
+    socket's handshake."""
+    from urllib.parse import quote
+
+    target = url.replace("{u}", str(spec.user_index))
+    if spec.ticket:
+        target += ("&" if "?" in target else "?") + "ticket=" + quote(spec.ticket, safe="")
+    headers = {}
+    if spec.cookie:
+        headers["Cookie"] = f"sessionid={spec.cookie}"
+    if spec.token:
+        headers["Authorization"] = f"Bearer {spec.token}"
+    return target, headers or None
 
 
 @dataclass(eq=False)
@@ -70,12 +91,11 @@ class Worker:
             nonlocal ok
             async with gate:
                 sock = Socket(spec)
-                headers = {"Cookie": f"sessionid={spec.cookie}"} if spec.cookie else None
-                target = url.replace("{u}", str(spec.user_index))
+                target, headers = handshake_request(url, spec)
                 try:
                     sock.ws = await connect(
                         target,
-                        origin=origin,  # type: ignore[arg-type]
+                        origin=origin if spec.origin else None,  # type: ignore[arg-type]
                         additional_headers=headers,
                         compression=None,
                         ping_interval=None,
@@ -140,8 +160,8 @@ class Worker:
             nonlocal ok, last_live
             await sock.gone.wait()
             await asyncio.sleep(random.uniform(0, jitter))
-            headers = {"Cookie": f"sessionid={sock.spec.cookie}"} if sock.spec.cookie else None
-            target = url.replace("{u}", str(sock.spec.user_index))
+            # (A ticket is single use: storms reconnect sockets that came with a cookie.)
+            target, headers = handshake_request(url, sock.spec)
             backoff = 0.1
             while True:
                 try:
@@ -290,6 +310,14 @@ class Worker:
             *(s.ws.close() for s in self.sockets if s.ws is not None), return_exceptions=True
         )
 
+    async def drop(self) -> dict[str, int]:
+        """Close every socket and forget them (the process stays, for the next set)."""
+        count = len(self.sockets)
+        await self.close()
+        self.sockets = []
+        self.last_arrival = 0.0
+        return {"closed": count}
+
 
 async def serve(conn: Connection) -> None:
     worker = Worker()
@@ -305,6 +333,8 @@ async def serve(conn: Connection) -> None:
                 reply = await worker.storm(**args)
             elif command == "collect":
                 reply = await worker.collect(**args)
+            elif command == "drop":
+                reply = await worker.drop()
             elif command == "reset":
                 worker.reset()
                 reply = None

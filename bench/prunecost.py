@@ -2,7 +2,8 @@
 
 Fills PostgreSQL with ``--streams`` streams of ``--events`` events each (in SQL, in
 a few seconds), then runs ``eventlog.prune()`` with ``RETENTION_EVENTS=--keep`` and
-prints the wall time, this process's CPU time and what was deleted. Run it against
+prints the wall time, this process's CPU time and what was deleted (``--json``: then
+the same as one JSON line, which ``python -m bench.run`` reads). Run it against
 the code before a change with ``PYTHONPATH=<old worktree>/src`` and another database
 name (docs/benchmarks.md).
 """
@@ -10,6 +11,7 @@ name (docs/benchmarks.md).
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 from . import database
@@ -52,6 +54,7 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=5)
     parser.add_argument("--keep", type=int, default=2)
+    parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args()
     database.create_database(args.url)
     database.setup_django(args.url)
@@ -78,6 +81,10 @@ def main() -> None:
         f"{deleted} deleted, {left} left"
     )
     print(f"  wall {wall:.2f} s, process CPU {cpu:.2f} s, {statements} statements")
+    if args.json:
+        figures = {"streams": args.streams, "events": args.events, "keep": args.keep}
+        figures.update(deleted=deleted, left=left, wall_s=wall, cpu_s=cpu, statements=statements)
+        print(json.dumps(figures), flush=True)
 
 
 if __name__ == "__main__":

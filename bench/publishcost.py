@@ -10,6 +10,8 @@ processes: a receiver process (a hub subscribed to every user's stream, its log
 watcher slowed so that only the layer brings events) counts arrivals while this
 process writes ``--total`` notifications with ``notify_many`` in batches of
 ``--users``. It prints written/s, delivered/s and how many were lost.
+
+``--json`` then prints the figures as one JSON line (``python -m bench.run`` reads it).
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ async def _receive(args: argparse.Namespace, start: dict[str, int]) -> None:
     print(json.dumps({"arrived": arrived, "first": first, "last": last}), flush=True)
 
 
-def redis_delivery(args: argparse.Namespace, users: list[Any]) -> None:
+def redis_delivery(args: argparse.Namespace, users: list[Any]) -> dict[str, Any]:
     import beacon
 
     try:
@@ -103,11 +105,22 @@ def redis_delivery(args: argparse.Namespace, users: list[Any]) -> None:
         receiver.wait(args.timeout + 30)
     total = batches * len(users)
     delivered = result["last"] - began
+    figures = {
+        "redis_batches": batches,
+        "redis_batch": len(users),
+        "redis_written_per_s": total / written,
+        "redis_delivered_per_s": result["arrived"] / delivered if delivered > 0 else 0.0,
+        "redis_lost": total - result["arrived"],
+        "redis_publisher_cpu_ms": cpu / total * 1e3,
+    }
     print(
         f"Redis pubsub, notify_many x {batches} batches of {len(users)}, another process: "
-        f"written {total / written:,.0f}/s, delivered {result['arrived'] / delivered:,.0f}/s, "
-        f"lost {total - result['arrived']}, publisher CPU {cpu / total * 1e3:.3f} ms/notification"
+        f"written {figures['redis_written_per_s']:,.0f}/s, "
+        f"delivered {figures['redis_delivered_per_s']:,.0f}/s, "
+        f"lost {figures['redis_lost']}, publisher CPU "
+        f"{figures['redis_publisher_cpu_ms']:.3f} ms/notification"
     )
+    return figures
 
 
 def main() -> None:
@@ -119,6 +132,7 @@ def main() -> None:
     parser.add_argument("--total", type=int, default=20_000, help="notifications, with --redis")
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--receiver-cpu", help="pin the receiver process (taskset -c)")
+    parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     parser.add_argument("--receive", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.redis:
@@ -138,24 +152,32 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     users = [u.pk for u in database.make_users(args.users)]
 
-    def timed(label: str, calls: int, per_call: int, fn: object) -> None:
+    figures: dict[str, Any] = {"count": args.count, "users": len(users)}
+
+    def timed(label: str, key: str, calls: int, per_call: int, fn: object) -> None:
         wall, cpu = time.perf_counter(), time.process_time()
         for k in range(calls):
             fn(k)  # type: ignore[operator]
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         n = calls * per_call
+        figures[f"{key}_wall_ms"], figures[f"{key}_cpu_ms"] = wall / n * 1e3, cpu / n * 1e3
         print(f"{label}: {wall / n * 1e3:.2f} ms wall, {cpu / n * 1e3:.2f} ms CPU per notification")
 
-    timed("notify()", args.count, 1, lambda k: beacon.notify(users[k % len(users)], "x", i=k))
+    notify = lambda k: beacon.notify(users[k % len(users)], "x", i=k)  # noqa: E731
+    timed("notify()", "notify", args.count, 1, notify)
     batches = max(10, args.count // len(users))
-    timed("notify_many()", batches, len(users), lambda k: beacon.notify_many(users, "x", i=k))
+    many = lambda k: beacon.notify_many(users, "x", i=k)  # noqa: E731
+    timed("notify_many()", "notify_many", batches, len(users), many)
     with CaptureQueriesContext(connection) as queries:
         beacon.notify(users[0], "x", i=0)
+    figures["notify_statements"] = len(queries.captured_queries)
     print(f"one notify(): {len(queries.captured_queries)} statements")
     for q in queries.captured_queries:
         print("   ", q["sql"][:110])
     if args.redis:
-        redis_delivery(args, users)
+        figures.update(redis_delivery(args, users))
+    if args.json:
+        print(json.dumps(figures), flush=True)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 
 Pins itself and its load generators to one core and each server to the other, sets
 up the benchmark database (PostgreSQL ``beacon_bench``) and its own Redis server,
-runs ``scenario`` against each configuration in turn, then writes the table to
-``docs/benchmarks.md``, the plot to ``docs/benchmarks.png`` and the raw figures to
-``test-output/bench-results.json``.
+runs ``scenario`` against each configuration in turn, then the database probes
+(``dbprobes``: ``--phases database``, or ``watch``, ``prune``, ``publish``), then
+writes the tables to ``docs/benchmarks.md``, the plot to ``docs/benchmarks.png``
+and the raw figures to ``test-output/bench/results.json``.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from . import database, procstat
-from .configs import CONFIGS
+from . import database, dbprobes, procstat
+from .configs import ALL_PHASES, CONFIGS, Config
 from .scenario import Result, Scenario, Sizes, passes, sustained
 from .servers import CLIENT_CORE, ROOT, Process, free_port, pin_to_clients_core, worker_pid
 
@@ -93,11 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load_before = os.getloadavg()[0]
     sizes = Sizes.quick() if args.quick else Sizes.full()
-    wanted = {n for n in args.only.split(",") if n}
-    configs = [c for c in CONFIGS if not wanted or c.name in wanted]
-    if args.phases:
-        keep = frozenset(args.phases.split(",")) | {"connect"}
-        configs = [dataclasses.replace(c, phases=c.phases & keep) for c in configs]
+    try:
+        configs, probes = select(args.phases, args.only)
+    except ValueError as exc:
+        parser.error(str(exc))
+    probe_sizes = dbprobes.ProbeSizes.quick() if args.quick else dbprobes.ProbeSizes.full()
     procstat.raise_nofile()
     pin_to_clients_core()
     with contextlib.suppress(PermissionError):
@@ -107,17 +108,20 @@ def main(argv: list[str] | None = None) -> int:
     log_dir = ROOT / "test-output" / "bench"
     log_dir.mkdir(parents=True, exist_ok=True)
 
-    database.create_database(args.database_url)
-    env = {"DJANGO_SETTINGS_MODULE": "bench.settings", "DATABASE_URL": args.database_url}
-    database.migrate({**os.environ, **env})
-    database.setup_django(args.database_url)
-    users = database.make_users(sizes.n1)
-    print(f"bench: {len(users)} users with sessions; sizes {sizes}", flush=True)
+    users: list[database.BenchUser] = []
+    if configs:
+        database.create_database(args.database_url)
+        env = {"DJANGO_SETTINGS_MODULE": "bench.settings", "DATABASE_URL": args.database_url}
+        database.migrate({**os.environ, **env})
+        database.setup_django(args.database_url)
+        users = database.make_users(sizes.n1)
+        print(f"bench: {len(users)} users with sessions; sizes {sizes}", flush=True)
 
     redis, redis_url = (None, "")
-    if any(c.needs_redis for c in configs):
+    if any(c.needs_redis for c in configs) or "publish" in probes:
         redis, redis_url = start_redis(log_dir)
     results: list[Result] = []
+    probed: list[dbprobes.ProbeResult] = []
     try:
         for config in configs:
             print(f"== {config.name} ({config.label})", flush=True)
@@ -159,6 +163,15 @@ def main(argv: list[str] | None = None) -> int:
                         ["redis-cli", "-u", redis_url, "flushall"], capture_output=True, check=False
                     )
             results.append(result)
+        for probe in probes:
+            print(f"== database probe {probe}", flush=True)
+            done = dbprobes.run(probe, probe_sizes, args.database_url, redis_url, log_dir)
+            print(f"  {done.commands[0]}\n  {done.figures} {done.notes}", flush=True)
+            probed.append(done)
+            if redis is not None:
+                subprocess.run(
+                    ["redis-cli", "-u", redis_url, "flushall"], capture_output=True, check=False
+                )
     finally:
         if redis is not None:
             redis.stop()
@@ -169,8 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = [{"name": r.config.name, **r.figures, "notes": r.notes} for r in results]
     meta = {"command": command, "elapsed": elapsed, "load": load, "quick": args.quick}
     meta["date"] = date
-    out.write_text(json.dumps({"meta": meta, "results": rows}, indent=1))
-    write_docs(results, sizes, command, elapsed, load, args, date)
+    db = {p.name: p.as_json() for p in probed}
+    out.write_text(json.dumps({"meta": meta, "results": rows, "database": db}, indent=1))
+    write_docs(results, sizes, command, elapsed, load, args, date, probed)
     lost = sum(r.lost() for r in results if r.config.kind != "baseline")
     print(f"bench: done in {elapsed:.0f} s; messages lost outside the baseline: {lost}")
     return 0
@@ -184,11 +198,18 @@ def write_docs(
     load: str,
     args: argparse.Namespace,
     date: str = "",
+    probed: list[dbprobes.ProbeResult] | None = None,
 ) -> None:
     from . import report
 
     text = report.render(
-        results, sizes=sizes, command=command, elapsed=elapsed, load=load, date=date
+        results,
+        sizes=sizes,
+        command=command,
+        elapsed=elapsed,
+        load=load,
+        date=date,
+        database=probed or [],
     )
     print(text)
     if not args.no_docs:
@@ -228,10 +249,38 @@ def rewrite(path: Path, args: argparse.Namespace) -> int:
             figures["sustained_per_s"], figures["sustained_bound"] = sustained(steps)
         results.append(Result(configs[row["name"]], figures, row["notes"]))
     args.quick = meta["quick"]
+    probed = [dbprobes.ProbeResult.from_json(k, v) for k, v in data.get("database", {}).items()]
     write_docs(
-        results, sizes, meta["command"], meta["elapsed"], meta["load"], args, meta.get("date", "")
+        results,
+        sizes,
+        meta["command"],
+        meta["elapsed"],
+        meta["load"],
+        args,
+        meta.get("date", ""),
+        probed,
     )
     return 0
+
+
+def select(phases: str, only: str) -> tuple[list[Config], list[str]]:
+    """The configurations (each with the phases it runs) and the database probes that
+    ``--phases`` and ``--only`` ask for. Server phases always include ``connect``; a
+    ``--phases`` that names only probes runs no server."""
+    names = {n for n in phases.split(",") if n}
+    unknown = names - ALL_PHASES - set(dbprobes.PROBES) - {dbprobes.GROUP}
+    if unknown:
+        raise ValueError(f"unknown phases: {', '.join(sorted(unknown))}")
+    wanted = {n for n in only.split(",") if n}
+    missing = wanted - {c.name for c in CONFIGS}
+    if missing:
+        raise ValueError(f"unknown configurations: {', '.join(sorted(missing))}")
+    configs = [c for c in CONFIGS if not wanted or c.name in wanted]
+    if names:
+        server = frozenset(names & ALL_PHASES)
+        keep = server | {"connect"}
+        configs = [dataclasses.replace(c, phases=c.phases & keep) for c in configs if server]
+    return configs, dbprobes.selected(phases, only)
 
 
 if __name__ == "__main__":

@@ -12,12 +12,17 @@ Order (one server process, one set of load generators):
    offered load that passed.
 4. Per-user messages to ``n1`` users, each on its own stream/group, as fast as the
    publisher goes (Beacon: ``notify()`` per message, then ``notify_many`` batches).
-5. Sockets up to ``n2``: RSS per idle connection from the growth of the server's RSS.
-6. Reconnect storm (``storm``): the ``n2`` sockets, subscribed with some history, see
+5. Handshakes by credential (``credentials``): up to ``n1`` more sockets with the
+   session cookie, then a one-time ticket, then a bearer token (each set opened,
+   subscribed to its user stream, closed): server CPU per handshake and per subscribe.
+   The raw server and the bare ASGI app: the same without a credential.
+6. Sockets up to ``n2``: RSS per idle connection from the growth of the server's RSS.
+7. Reconnect storm (``storm``): the ``n2`` sockets, subscribed with some history, see
    their server restarted; every one reconnects at once (jittered backoff) and resumes
    from its last seq. Time from the new process listening until the last is live, that
    process's CPU, and loss over events published during and after the storm.
-7. Broadcasts to ``n2`` sockets.
+8. Clients that stop reading (``slow``, ``slowreaders``).
+9. Broadcasts to ``n2`` sockets.
 
 Each phase is bounded in count and time; a timeout shows up as lost messages.
 """
@@ -315,6 +320,81 @@ class Scenario:
             f"{f['rss_per_conn_kib']:.1f} KiB per idle connection, {f['rss_total_mib']:.0f} MiB"
         )
 
+    def credentials_phase(self) -> None:
+        """Server CPU per handshake by credential (``credentials``), then per subscribe.
+
+        Beacon: one socket per user (up to ``n1``) with the session cookie, then with a
+        one-time ticket (all made before the measured window, see
+        ``credentials.issue_tickets``: asking for one is not handshake CPU), then with a
+        bearer token; each set in load generators of its own, after a few warm-up
+        sockets, measured from the first connect to the last ``welcome``, then
+        subscribed to its ``user:{id}`` and closed. The references (raw, bare ASGI)
+        take no credential.
+        """
+        from . import credentials
+
+        beacon = self.config.kind == "beacon"
+        kinds = credentials.BEACON_CREDENTIALS if beacon else ("none",)
+        users = self.users[: min(self.sizes.n1, len(self.users))]
+        warm = users[: max(1, min(5, len(users) // 10))]
+        key = ""
+        if beacon:
+            from django.conf import settings
+
+            key = settings.SECRET_KEY
+        pool = Clients(self.sizes.processes)  # its sockets are closed after each set
+        try:
+            for kind in kinds:
+                try:
+                    self.credential_set(pool, kind, warm, users, key)
+                except Exception as exc:
+                    self.result.notes.append(f"{kind}: failed: {type(exc).__name__}: {exc}")
+                    self.log(f"  {kind}: failed: {type(exc).__name__}: {exc}")
+                finally:
+                    pool.drop()
+                time.sleep(0.5)  # the closes are handled before the next set is measured
+        finally:
+            pool.close()
+
+    def credential_set(
+        self, pool: Clients, kind: str, warm: list[BenchUser], users: list[BenchUser], key: str
+    ) -> None:
+        from . import credentials
+
+        beacon = self.config.kind == "beacon"
+        f = self.result.figures
+        warm_tickets = tickets = None
+        if kind == "ticket":  # beforehand: asking for a ticket is no handshake
+            warm_tickets = credentials.fetch_tickets(self.base, [u.cookie for u in warm])
+            tickets = credentials.issue_tickets(users)
+        warm_specs = credentials.specs(kind, warm, 0, tickets=warm_tickets, key=key)
+        specs = credentials.specs(kind, users, len(warm), tickets=tickets, key=key)
+        url, origin = self.config.ws_url(self.port), f"http://127.0.0.1:{self.port}"
+        pool.connect(url, origin, warm_specs, welcome=beacon)
+        cpu = procstat.CpuMeter([self.pid])
+        opened = pool.connect(url, origin, specs, welcome=beacon)
+        used, wall = cpu.read()
+        f[f"hs_{kind}_cpu_us"] = used / max(1, opened["ok"]) * 1e6
+        f[f"hs_{kind}_per_s"] = rate(opened["ok"], wall)
+        f[f"hs_{kind}_sockets"] = opened["ok"]
+        if opened["failed"]:
+            self.result.notes.append(
+                f"{kind}: {opened['failed']} handshakes failed: {opened['errors']}"
+            )
+        line = (
+            f"  {kind}: {opened['ok']} handshakes, {f[f'hs_{kind}_cpu_us']:.0f} us CPU"
+            f" each, {f[f'hs_{kind}_per_s']:.0f}/s"
+        )
+        if beacon:  # every socket of the set (the warm-up ones too) subscribes once
+            cpu = procstat.CpuMeter([self.pid])
+            sub = pool.subscribe([], user_stream=True)
+            used, _ = cpu.read()
+            f[f"hs_{kind}_subscribe_cpu_us"] = used / max(1, sub["ok"]) * 1e6
+            line += f"; subscribe {f[f'hs_{kind}_subscribe_cpu_us']:.0f} us"
+            if sub["failed"]:
+                self.result.notes.append(f"{kind}: {sub['failed']} subscribes failed")
+        self.log(line)
+
     def storm_phase(self) -> None:
         s = self.sizes
         if self.restart is None:
@@ -367,7 +447,7 @@ class Scenario:
         path = self.config.ws_url(self.port).split(str(self.port), 1)[1]
         count = slowreaders.COUNT if self.sizes.n1 >= 1000 else 400  # --quick: 1.6 MB each
         out = slowreaders.run(self.pid, self.base, self.port, path, cookies, count)
-        self.result.figures.update(out)
+        self.result.figures.update(out, slow_events=count)
         self.log(
             f"  {slowreaders.SOCKETS} clients that stop reading, owed {count} x "
             f"{slowreaders.SIZE} B each: RSS +{out['slow_rss_growth_mib']:.1f} MiB, kernel TCP "
@@ -385,6 +465,8 @@ class Scenario:
             plan.append(("sustained", self.sustained_phase))
         if "per_user" in phases:
             plan.append(("per_user", self.per_user_phase))
+        if "credentials" in phases and self.config.kind != "baseline":
+            plan.append(("credentials", self.credentials_phase))
         if "rss" in phases:
             plan.append(("rss", self.rss_phase))
         if "storm" in phases:

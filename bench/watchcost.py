@@ -11,6 +11,8 @@ its log watcher, with no channel layer. Then:
   subscribed streams for ``--seconds``; prints the same per event, and how many
   reached the sinks (0 lost is the pass mark).
 
+``--json`` then prints the figures as one JSON line (``python -m bench.run`` reads it).
+
 The same probe measures the code before this change: run it with
 ``PYTHONPATH=<old worktree>/src`` and another database name (docs/benchmarks.md).
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import subprocess
@@ -75,14 +78,15 @@ def transactions(url: str) -> int:
 
 
 def publisher(streams: int, rate: float, seconds: float) -> None:
-    """The ``--publish`` mode: another process writing to the log."""
+    """The ``--publish`` mode: another process writing to the log (to ``bench:…``
+    streams: ``publish()`` refuses a namespace no app registered)."""
     from beacon import publish
 
     rng = random.Random(1)
     start = time.monotonic()
     sent = 0
     while time.monotonic() < start + seconds:
-        publish(f"watch:{rng.randrange(streams)}", "tick", {"n": sent})
+        publish(f"bench:watch-{rng.randrange(streams)}", "tick", {"n": sent})
         sent += 1
         time.sleep(max(0.0, start + sent / rate - time.monotonic()))
     print(sent, flush=True)
@@ -94,6 +98,7 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=20_000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=50.0)
+    parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     parser.add_argument("--publish", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.pop("REDIS_URL", None)  # no channel layer: the watcher alone delivers
@@ -112,7 +117,7 @@ def main() -> None:
 
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE beacon_notification, beacon_event, beacon_stream CASCADE")
-    names = [f"watch:{i}" for i in range(args.streams)]
+    names = [f"bench:watch-{i}" for i in range(args.streams)]
     Stream.objects.bulk_create([Stream(name=n) for n in names], batch_size=2000)
     connection.close()
     asyncio.run(probe(args, names))
@@ -150,10 +155,14 @@ async def probe(args: argparse.Namespace, names: list[str]) -> None:
     await asyncio.sleep(args.seconds)
     q1, x1, c1, t1 = window()
     wall = t1 - t0
+    figures: dict[str, Any] = {"streams": args.streams, "idle_s": wall}
+    figures["idle_statements_per_s"] = (q1 - q0) / wall
+    figures["idle_xacts_per_s"] = (x1 - x0 - 1) / wall  # less this probe's own count
+    figures["idle_cpu_ms_per_s"] = (c1 - c0) / wall * 1e3
     print(f"{args.streams} streams subscribed, no traffic, {wall:.1f} s:")
-    print(f"  Django statements/s  {(q1 - q0) / wall:8.2f}")
-    print(f"  PostgreSQL xacts/s   {(x1 - x0 - 1) / wall:8.2f}  (all connections)")
-    print(f"  process CPU          {(c1 - c0) / wall * 1e3:8.1f} ms/s")
+    print(f"  Django statements/s  {figures['idle_statements_per_s']:8.2f}")
+    print(f"  PostgreSQL xacts/s   {figures['idle_xacts_per_s']:8.2f}  (all connections)")
+    print(f"  process CPU          {figures['idle_cpu_ms_per_s']:8.1f} ms/s")
 
     env = dict(os.environ)
     command = [sys.executable, "-m", "bench.watchcost", "--publish", "--url", args.url]
@@ -172,11 +181,17 @@ async def probe(args: argparse.Namespace, names: list[str]) -> None:
             break
         await asyncio.sleep(0.1)
     q1, x1, c1, t1 = window()
+    figures.update(rate_asked=args.rate, traffic_s=t1 - t0, sent=sent, received=received)
+    figures["lost"] = sent - received
+    figures["statements_per_event"] = (q1 - q0) / max(sent, 1)
+    figures["cpu_ms_per_event"] = (c1 - c0) / max(sent, 1) * 1e3
     print(f"traffic: {sent} events at {args.rate:g}/s from another process, {t1 - t0:.1f} s:")
     print(f"  received             {received} ({sent - received} lost)")
-    print(f"  Django statements    {(q1 - q0) / max(sent, 1):8.2f} per event")
-    print(f"  process CPU          {(c1 - c0) / max(sent, 1) * 1e3:8.2f} ms per event")
+    print(f"  Django statements    {figures['statements_per_event']:8.2f} per event")
+    print(f"  process CPU          {figures['cpu_ms_per_event']:8.2f} ms per event")
     watcher.cancel()
+    if args.json:
+        print(json.dumps(figures), flush=True)
 
 
 if __name__ == "__main__":

@@ -129,6 +129,20 @@ def test_a_ticket_is_single_use_and_dies_with_its_session(alice: Any, settings: 
     assert code_of(handshake(ticket=answer["ticket"])) == CloseCode.UNAUTHENTICATED
 
 
+def test_a_ticket_handshake_is_three_statements_and_yields_its_live_user(
+    alice: Any, django_assert_num_queries: Any
+) -> None:
+    """The ticket's row deleted and read at once, its session, its user: each once."""
+    client = HttpClient()
+    client.force_login(alice)
+    ticket = client.post("/beacon/tickets/").json()["ticket"]
+    with django_assert_num_queries(3):
+        identity = identify(handshake(ticket=ticket))
+    assert identity is not None and identity.method == "ticket"
+    assert identity.user == alice and identity.user.is_active
+    assert identity.session_key == client.session.session_key
+
+
 @pytest.fixture
 def fresh_http_counts() -> Any:
     from beacon.identity.limits import _hits, reset_http_counts

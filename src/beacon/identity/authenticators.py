@@ -6,17 +6,19 @@ Name them (or your own :class:`~beacon.identity.core.Authenticator`) in
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, get_user, get_user_model
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
@@ -60,7 +62,11 @@ def ended(identities: Iterable[Identity]) -> set[Identity]:
     Two queries whatever their number (with the database session engines): the
     sessions, then the users.
     """
-    identities = list(identities)
+    return _check(list(identities))[0]
+
+
+def _check(identities: list[Identity]) -> tuple[set[Identity], dict[Any, Any]]:
+    """:func:`ended`'s answer, and the users it loaded (by pk) for those still live."""
     now = time.time()
     dead = {i for i in identities if i.expired(now)}
     live = [i for i in identities if i not in dead]
@@ -74,7 +80,7 @@ def ended(identities: Iterable[Identity]) -> set[Identity]:
             stored = hashes.get(identity.session_key)
             if stored is None or not _hash_matches(user, stored):
                 dead.add(identity)
-    return dead
+    return dead, users
 
 
 def _users(ids: set[Any]) -> list[Any]:
@@ -141,21 +147,51 @@ def issue_ticket(user: Any, *, session_key: str | None, credential_expires: floa
     return text
 
 
-def redeem_ticket(text: str) -> Any:
-    """The ticket's row, deleted (so that nobody can use it again); None if there is none
-    (never issued, already used, expired)."""
+@dataclass(frozen=True, slots=True)
+class Redeemed:
+    """What a used ticket was bound to."""
+
+    pk: Any  # the user's (an Identity's ``user`` until the user is loaded)
+    session_key: str | None
+    credential_expires: float | None
+
+
+def redeem_ticket(text: str) -> Redeemed | None:
+    """Delete the ticket's row (so that nobody can use it again) and say what it was
+    bound to; None if there is none (never issued, already used, expired).
+
+    One statement where the database has ``DELETE … RETURNING`` (PostgreSQL, SQLite):
+    only one redeemer can delete the row. Elsewhere the row is locked, then deleted.
+    """
     from ..models import Ticket
 
     if not 16 <= len(text) <= 128:
         return None
+    digest, now = _digest(text), timezone.now()
+    user_field = Ticket._meta.get_field("user")
+    connection = connections[router.db_for_write(Ticket)]
+    if connection.vendor in ("postgresql", "sqlite"):
+        q = connection.ops.quote_name
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {q(Ticket._meta.db_table)} WHERE {q('digest')} = %s RETURNING"
+                f" {q(user_field.column)}, {q('session_key')}, {q('credential_expires')},"
+                f" {q('expires_at')} > %s",
+                [digest, connection.ops.adapt_datetimefield_value(now)],
+            )
+            found = cursor.fetchone()
+        if found is None or not found[3]:
+            return None
+        pk = user_field.target_field.to_python(found[0])
+        return Redeemed(pk, found[1], found[2])
     with transaction.atomic():
-        row = Ticket.objects.select_for_update().filter(digest=_digest(text)).first()
+        row = Ticket.objects.select_for_update().filter(digest=digest).first()
         if row is None:
             return None
         deleted, _ = Ticket.objects.filter(pk=row.pk).delete()
-    if not deleted or row.expires_at <= timezone.now():
+    if not deleted or row.expires_at <= now:
         return None
-    return row
+    return Redeemed(row.user_id, row.session_key, row.credential_expires)
 
 
 def _digest(text: str) -> str:
@@ -172,18 +208,19 @@ class TicketAuthenticator(Authenticator):
         text = handshake.query.get("ticket")
         if text is None:
             return None
-        row = redeem_ticket(text)
-        if row is None:
+        redeemed = redeem_ticket(text)
+        if redeemed is None:
             raise Refused(CloseCode.UNAUTHENTICATED, "unknown, used or expired ticket")
         identity = Identity(
-            user=row.user,
+            user=redeemed,  # has the user's pk, all _check needs; the user comes next
             method=self.method,
-            session_key=row.session_key,
-            expires_at=row.credential_expires,
+            session_key=redeemed.session_key,
+            expires_at=redeemed.credential_expires,
         )
-        if ended([identity]):  # its session ended, or its user is inactive, since
+        dead, users = _check([identity])
+        if dead:  # its session ended, or its user is inactive, since it was issued
             raise Refused(CloseCode.UNAUTHENTICATED, "the ticket's session has ended")
-        return identity
+        return dataclasses.replace(identity, user=users[redeemed.pk])
 
 
 # -- bearer tokens ----------------------------------------------------------------------

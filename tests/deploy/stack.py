@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shlex
 import signal
 import ssl
@@ -269,6 +270,13 @@ def http(
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, dict(exc.headers), exc.read()
+
+
+def nginx_fail_timeout() -> float:
+    """Seconds Nginx skips an upstream after a failed connect (``fail_timeout`` in
+    ``deploy/nginx/beacon.conf``)."""
+    found = re.findall(r"fail_timeout=(\d+)s", (DEPLOY / "nginx" / "beacon.conf").read_text())
+    return float(max(found, key=int)) if found else 10.0
 
 
 def backend_connections(ports: list[int]) -> dict[int, int]:

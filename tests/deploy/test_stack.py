@@ -36,6 +36,7 @@ from .stack import (
     json_lines,
     make_certificate,
     metric,
+    nginx_fail_timeout,
     production_env,
     stop_all,
 )
@@ -61,6 +62,14 @@ class Stack:
 
     def logs(self) -> list[Path]:
         return [p for p in self.folder.rglob("*.log") if p.is_file()]
+
+    def restart(self, server: UnitServer) -> None:
+        """Start a server that was stopped (as systemd would), and wait out Nginx's
+        ``fail_timeout``: until then Nginx skips it, and with the other process going
+        down as well a client would get "no live upstreams" (502) — as on a real host
+        (docs/deployment.md: a rolling restart waits as long between processes)."""
+        server.start()
+        time.sleep(nginx_fail_timeout())
 
 
 @pytest.fixture(scope="module")
@@ -312,7 +321,7 @@ async def test_sigterm_sends_clients_to_the_other_process_with_nothing_lost(
     # The drained process took its figures out of the live gauge.
     text = await asyncio.to_thread(_metrics_when, stack, "beacon_open_connections", 0)
     assert metric(text, "beacon_resumes_total", recovered="true") >= 1
-    victim.start()  # systemd would start it again (Restart=always)
+    stack.restart(victim)  # systemd would start it again (Restart=always)
 
 
 def test_logs_are_json_lines_without_message_bodies_or_session_keys(
@@ -403,4 +412,4 @@ async def test_sse_through_nginx_is_unbuffered_and_resumes_on_the_other_process_
     assert connects == 2
     assert seqs == list(range(1, count + 1))  # nothing lost, nothing twice
     assert victim.process.wait(30) == 0
-    victim.start()
+    stack.restart(victim)

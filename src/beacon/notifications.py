@@ -114,10 +114,8 @@ def notify_many(users: Iterable[Any], message: str, **data: Any) -> list[Appende
     ids = {user_stream(user_id): user_id for user_id in map(_user_id, users)}
     with transaction.atomic():
         body = {"message": message, **data}
-        events = eventlog.append_to_each("notification", dict.fromkeys(ids, body), unread=1)
-        Notification.objects.bulk_create(
-            [Notification(user_id=ids[e.stream], seq=e.seq, event_id=e.id) for e in events],
-            batch_size=500,
+        events = eventlog.append_to_each(
+            "notification", dict.fromkeys(ids, body), unread=1, notification_for=ids
         )
         deliver_on_commit(events)
     return events

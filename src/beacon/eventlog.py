@@ -32,11 +32,13 @@ from .protocol import check_event, event_frame
 
 @dataclass(frozen=True, slots=True)
 class Position:
-    """Where a stream stands: its epoch, newest seq and oldest seq still kept."""
+    """Where a stream stands: its epoch, newest seq and oldest seq still kept (and, for
+    a user stream, its unread count, read from the same row)."""
 
     epoch: str
     last_seq: int
     first_seq: int
+    unread: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,25 +368,40 @@ def append_once(
 
 
 def position(stream: str, *, create: bool = True) -> Position | None:
-    """The stream's epoch and seq bounds (creating its row when asked)."""
-    row = Stream.objects.filter(name=stream).values_list("epoch", "last_seq", "first_seq").first()
+    """The stream's epoch, seq bounds and unread count (creating its row when asked).
+
+    Plain SQL, like :func:`events_after`: every subscribe and resume reads these, and
+    building the ORM query cost several times the query itself.
+    """
+    row = _position_row(stream)
     if row is None and create:
         ensure_stream(stream)
-        row = (
-            Stream.objects.filter(name=stream).values_list("epoch", "last_seq", "first_seq").first()
-        )
+        row = _position_row(stream)
     return None if row is None else Position(*row)
+
+
+def _position_row(stream: str) -> tuple[str, int, int, int] | None:
+    with connections[router.db_for_read(Stream)].cursor() as cursor:
+        cursor.execute(
+            f"SELECT epoch, last_seq, first_seq, unread FROM {Stream._meta.db_table} "
+            "WHERE name = %s",
+            [stream],
+        )
+        row = cursor.fetchone()
+    return None if row is None else (row[0], row[1], row[2], row[3])
 
 
 def events_after(stream: str, after: int, *, limit: int | None = None) -> list[tuple[int, str]]:
     """``(seq, frame)`` of the stream's events after seq ``after``, oldest first."""
     limit = limit or get_config()["REPLAY_PAGE_SIZE"]
-    rows = (
-        Event.objects.filter(stream__name=stream, seq__gt=after)
-        .order_by("seq")
-        .values_list("seq", "frame")[:limit]
-    )
-    return list(rows)
+    with connections[router.db_for_read(Event)].cursor() as cursor:
+        cursor.execute(
+            f"SELECT e.seq, e.frame FROM {Event._meta.db_table} e "
+            f"JOIN {Stream._meta.db_table} s ON s.id = e.stream_id "
+            "WHERE s.name = %s AND e.seq > %s ORDER BY e.seq LIMIT %s",
+            [stream, after, limit],
+        )
+        return [(row[0], row[1]) for row in cursor.fetchall()]
 
 
 def events_before(stream: str, before: int | None, *, limit: int) -> list[tuple[int, str]]:

@@ -21,9 +21,9 @@ from django.utils.functional import Promise
 
 from . import eventlog
 from .db import database_call
-from .eventlog import Appended
+from .eventlog import Appended, Position
 from .exceptions import PublishError
-from .models import Notification, Stream
+from .models import Notification
 from .protocol import check_event, one_read_target
 from .publishing import deliver_on_commit
 from .streams import StreamPolicy, is_canonical_pk, user_stream
@@ -31,8 +31,8 @@ from .streams import StreamPolicy, is_canonical_pk, user_stream
 
 def unread_count(user_id: Any) -> int:
     """The user's unread notifications (the stream's counter: one indexed row)."""
-    count = Stream.objects.filter(name=user_stream(user_id)).values_list("unread", flat=True)
-    return count.first() or 0
+    position = eventlog.position(user_stream(user_id), create=False)
+    return 0 if position is None else position.unread
 
 
 def mark_read(user_id: Any, *, seq: int | None = None, up_to: int | None = None) -> Appended | None:
@@ -147,6 +147,13 @@ class UserStreamPolicy(StreamPolicy):
 
     def subscribe_state(self, user: Any, key: str) -> dict[str, Any]:
         return {"unread": unread_count(user.pk)}
+
+    def _state_at(self, user: Any, key: str, position: Position) -> dict[str, Any] | None:
+        """The count the subscribe just read with the position: no second query (unless
+        a subclass says otherwise in its own ``subscribe_state``)."""
+        if type(self).subscribe_state is not UserStreamPolicy.subscribe_state:
+            return self.subscribe_state(user, key)
+        return {"unread": position.unread}
 
     def mark_read(self, user: Any, key: str, *, seq: int | None, up_to: int | None) -> None:
         mark_read(user.pk, seq=seq, up_to=up_to)

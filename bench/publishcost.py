@@ -69,9 +69,11 @@ async def _receive(args: argparse.Namespace, start: dict[str, int]) -> None:
     for name, seq in start.items():
         await hub.add(name, sink, seq)
     print("ready", flush=True)
+    cpu = time.process_time()
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(done.wait(), args.timeout)
-    print(json.dumps({"arrived": arrived, "first": first, "last": last}), flush=True)
+    cpu = time.process_time() - cpu
+    print(json.dumps({"arrived": arrived, "first": first, "last": last, "cpu": cpu}), flush=True)
 
 
 def redis_delivery(args: argparse.Namespace, users: list[Any]) -> None:
@@ -96,6 +98,7 @@ def redis_delivery(args: argparse.Namespace, users: list[Any]) -> None:
         for k in range(batches):
             beacon.notify_many(users, "x", i=k)
         written = time.perf_counter() - wall
+        committed = time.time()
         relay.flush(60)
         cpu = time.process_time() - cpu
         result = json.loads(receiver.stdout.readline())
@@ -107,6 +110,13 @@ def redis_delivery(args: argparse.Namespace, users: list[Any]) -> None:
         f"Redis pubsub, notify_many x {batches} batches of {len(users)}, another process: "
         f"written {total / written:,.0f}/s, delivered {result['arrived'] / delivered:,.0f}/s, "
         f"lost {total - result['arrived']}, publisher CPU {cpu / total * 1e3:.3f} ms/notification"
+    )
+    # The receiver keeps up if its last arrival trails the last commit by about one
+    # batch's delivery, not by a backlog that grows with --total.
+    print(
+        f"   last arrival {(result['last'] - committed) * 1e3:.0f} ms after the last commit "
+        f"(one batch takes {written / batches * 1e3:.0f} ms to write); receiver CPU "
+        f"{result.get('cpu', 0) / max(result['arrived'], 1) * 1e3:.3f} ms/delivery"
     )
 
 

@@ -58,9 +58,36 @@ def _db(using: str | None) -> str:
 
 def ensure_stream(name: str, *, using: str | None = None) -> None:
     """Create the stream's row if it does not exist (safe against concurrent creators)."""
-    Stream.objects.using(_db(using)).bulk_create(
-        [Stream(name=name, epoch=new_epoch())], ignore_conflicts=True
-    )
+    _create_stream(name, _db(using))
+
+
+def _create_stream(name: str, using: str) -> tuple[str, int, int, int] | None:
+    """Create the stream's row unless it exists: its ``position`` row if this call made
+    it and the database says so (``RETURNING``), else None.
+
+    One plain ``INSERT … ON CONFLICT DO NOTHING`` on PostgreSQL and SQLite (the first
+    subscribe or publish of every stream makes it), the ORM elsewhere.
+    """
+    connection = connections[using]
+    if connection.vendor not in ("postgresql", "sqlite"):
+        Stream.objects.using(using).bulk_create(
+            [Stream(name=name, epoch=new_epoch())], ignore_conflicts=True
+        )
+        return None
+    row = Stream(name=name, epoch=new_epoch())  # the model's defaults, no query
+    fields = [f for f in Stream._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column or f.name) for f in fields)
+    values = [f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields]
+    returning = connection.features.can_return_columns_from_insert
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Stream._meta.db_table} ({columns}) "
+            f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT (name) DO NOTHING"
+            + (" RETURNING epoch, last_seq, first_seq, unread" if returning else ""),
+            values,
+        )
+        made = cursor.fetchone() if returning else None
+    return None if made is None else (made[0], made[1], made[2], made[3])
 
 
 def _reserve(name: str, count: int, using: str, unread: int = 0) -> tuple[int, str, int, int]:
@@ -375,8 +402,7 @@ def position(stream: str, *, create: bool = True) -> Position | None:
     """
     row = _position_row(stream)
     if row is None and create:
-        ensure_stream(stream)
-        row = _position_row(stream)
+        row = _create_stream(stream, _db(None)) or _position_row(stream)
     return None if row is None else Position(*row)
 
 

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from .conf import get_config
 from .models import Event, Notification, Stream, new_epoch
-from .protocol import check_event, event_frame
+from .protocol import check_event, dumps, event_frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +141,75 @@ def append(
     row = [stream_id, seq, type, frame, sender_id, client_id]
     event_id = _insert(using, row, notification_for)
     return Appended(stream=stream, seq=seq, epoch=epoch, frame=frame, id=event_id)
+
+
+def append_now(
+    stream: str,
+    type: str,
+    data: dict[str, Any],
+    *,
+    unread: int | None = None,
+    notification_for: Any = None,
+) -> Appended | None:
+    """:func:`append` as one statement that commits by itself, where that can be: on
+    PostgreSQL, outside any transaction (autocommit), to a stream that exists. None
+    elsewhere, and nothing written: the caller appends in a transaction instead.
+
+    The statement bumps the stream's seq (and unread counter) under its row lock,
+    inserts the event — its frame assembled from the text :func:`event_frame` would
+    make around the seq, epoch and count the ``UPDATE`` returns — and the user's
+    ``Notification`` row. One round trip instead of four (``BEGIN``, the ``UPDATE``,
+    the insert, ``COMMIT``), and no transaction handling in Python: half of a single
+    ``notify()``'s CPU.
+    """
+    using = _db(None)
+    connection = connections[using]
+    if (
+        connection.vendor != "postgresql"
+        or connection.in_atomic_block
+        or not connection.get_autocommit()
+        or (unread is not None and "unread" in data)
+    ):
+        return None
+    check_event(type, data)
+    ts = time.time()
+    # The frame event_frame() makes, cut around the values only the UPDATE knows:
+    # {"type":…,"stream":…,"seq":<seq>,"epoch":<epoch>,"ts":…,…data[,"unread":<n>]}
+    head = dumps({"type": type, "stream": stream})[:-1] + ',"seq":'
+    tail = "," + dumps({"ts": round(ts, 3), **data})[1:]
+    if unread is not None:
+        tail = tail[:-1] + ',"unread":'
+    frame_sql = "%s::text || s.last_seq || %s::text || to_json(s.epoch)::text || %s::text"
+    if unread is not None:
+        frame_sql += " || s.unread || '}'"
+    event, stream_table, notification = (
+        Event._meta.db_table,
+        Stream._meta.db_table,
+        Notification._meta.db_table,
+    )
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    params: list[Any] = [unread or 0, stream, head, ',"epoch":', tail, type, now]
+    sql = (
+        f"WITH s AS (UPDATE {stream_table} SET last_seq = last_seq + 1, unread = unread + %s "
+        "WHERE name = %s RETURNING id, epoch, last_seq, unread), "
+        f"f AS (SELECT s.id, s.epoch, s.last_seq, {frame_sql} AS frame FROM s), "
+        f"e AS (INSERT INTO {event} (stream_id, seq, type, frame, created_at) "
+        "SELECT f.id, f.last_seq, %s, f.frame, %s FROM f RETURNING id)"
+    )
+    if notification_for is not None:
+        sql += (
+            f", n AS (INSERT INTO {notification} (user_id, seq, event_id) "
+            "SELECT %s, f.last_seq, e.id FROM f, e)"
+        )
+        user = Notification._meta.get_field("user").target_field
+        params.append(user.get_db_prep_save(notification_for, connection))
+    sql += " SELECT e.id, f.epoch, f.last_seq, f.frame FROM e, f"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:  # no such stream yet: nothing was written
+        return None
+    return Appended(stream=stream, seq=row[2], epoch=row[1], frame=row[3], id=row[0])
 
 
 def _insert(using: str, row: list[Any], notification_for: Any) -> int:

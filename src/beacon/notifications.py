@@ -98,6 +98,16 @@ def notify(user: Any, message: str, **data: Any) -> Appended:
     """
     message = _check_notification(message, data)
     user_id = _user_id(user)
+    event = eventlog.append_now(
+        user_stream(user_id),
+        "notification",
+        {"message": message, **data},
+        unread=1,
+        notification_for=user_id,
+    )
+    if event is not None:  # committed already (PostgreSQL, no transaction): deliver now
+        deliver_on_commit([event])
+        return event
     with transaction.atomic():
         event = _append_notification(user_id, message, data)
         deliver_on_commit([event])

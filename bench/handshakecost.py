@@ -3,7 +3,8 @@
 Starts one server of ``bench.configs`` (by default Beacon on Uvicorn with the
 in-memory layer, and the bare ASGI app on the same server) pinned to one core,
 connects ``--sockets`` session-authenticated sockets from load generators on the
-other core, then subscribes each to ``bench:all`` and ``user:{id}``, and prints the
+other core, then subscribes each to ``bench:all`` and ``user:{id}`` (new streams: the
+beacon tables are emptied before each configuration), and prints the
 server's CPU per handshake and per subscribe, split by thread: the event loop's
 thread against the database threads (``beacon.db``). The split comes from
 ``/proc/<pid>/task``; ``--profile DIR`` also samples the server with ``py-spy --gil``
@@ -66,6 +67,12 @@ def sampled(pid: int, out: Path | None) -> Iterator[None]:
 
 
 def measure(config: Any, args: argparse.Namespace, users: list[Any]) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # every configuration subscribes to new streams
+        cursor.execute(
+            "TRUNCATE beacon_notification, beacon_event, beacon_stream RESTART IDENTITY CASCADE"
+        )
     port = free_port()
     log = ROOT / "test-output" / "bench" / f"handshakecost-{config.name}.log"
     server = Process(config.argv(port), env=config.env(args.url, "", f"hs{port}"), log=log)

@@ -157,6 +157,13 @@ def main() -> None:
         print(f"{label}: {wall / n * 1e3:.2f} ms wall, {cpu / n * 1e3:.2f} ms CPU per notification")
 
     timed("notify()", args.count, 1, lambda k: beacon.notify(users[k % len(users)], "x", i=k))
+    # The same once every user's stream exists (above, the first --users calls made them).
+    timed(
+        "notify(), streams existing",
+        args.count,
+        1,
+        lambda k: beacon.notify(users[k % len(users)], "x", i=k),
+    )
     batches = max(10, args.count // len(users))
     timed("notify_many()", batches, len(users), lambda k: beacon.notify_many(users, "x", i=k))
     with CaptureQueriesContext(connection) as queries:

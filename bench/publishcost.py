@@ -171,6 +171,25 @@ def main() -> None:
     print(f"one notify(): {len(queries.captured_queries)} statements")
     for q in queries.captured_queries:
         print("   ", q["sql"][:110])
+    timings: list[tuple[str, float]] = []
+
+    def timed_statement(execute: Any, sql: str, *rest: Any) -> Any:
+        began = time.perf_counter()
+        try:
+            return execute(sql, *rest)
+        finally:
+            timings.append((sql, time.perf_counter() - began))
+
+    wall = time.perf_counter()
+    with connection.execute_wrapper(timed_statement):
+        beacon.notify_many(users, "x", i=0)
+    wall = time.perf_counter() - wall
+    print(
+        f"one notify_many() of {len(users)}: {wall * 1e3:.1f} ms wall, "
+        f"{sum(t for _, t in timings) * 1e3:.1f} ms of it in {len(timings)} statements"
+    )
+    for sql, took in timings:
+        print(f"   {took * 1e3:6.1f} ms  {sql[:90]}")
     if args.redis:
         redis_delivery(args, users)
 

@@ -71,9 +71,11 @@ async def _receive(args: argparse.Namespace, start: dict[str, int]) -> None:
     for name, seq in start.items():
         await hub.add(name, sink, seq)
     print("ready", flush=True)
+    cpu = time.process_time()
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(done.wait(), args.timeout)
-    print(json.dumps({"arrived": arrived, "first": first, "last": last}), flush=True)
+    cpu = time.process_time() - cpu
+    print(json.dumps({"arrived": arrived, "first": first, "last": last, "cpu": cpu}), flush=True)
 
 
 def redis_delivery(args: argparse.Namespace, users: list[Any]) -> dict[str, Any]:
@@ -98,6 +100,7 @@ def redis_delivery(args: argparse.Namespace, users: list[Any]) -> dict[str, Any]
         for k in range(batches):
             beacon.notify_many(users, "x", i=k)
         written = time.perf_counter() - wall
+        committed = time.time()
         relay.flush(60)
         cpu = time.process_time() - cpu
         result = json.loads(receiver.stdout.readline())
@@ -120,6 +123,14 @@ def redis_delivery(args: argparse.Namespace, users: list[Any]) -> dict[str, Any]
         f"lost {figures['redis_lost']}, publisher CPU "
         f"{figures['redis_publisher_cpu_ms']:.3f} ms/notification"
     )
+    # The receiver keeps up if its last arrival trails the last commit by about one
+    # batch's delivery, not by a backlog that grows with --total.
+    print(
+        f"   last arrival {(result['last'] - committed) * 1e3:.0f} ms after the last commit "
+        f"(one batch takes {written / batches * 1e3:.0f} ms to write); receiver CPU "
+        f"{result.get('cpu', 0) / max(result['arrived'], 1) * 1e3:.3f} ms/delivery"
+    )
+    figures["redis_trail_ms"] = (result["last"] - committed) * 1e3
     return figures
 
 
@@ -165,6 +176,8 @@ def main() -> None:
 
     notify = lambda k: beacon.notify(users[k % len(users)], "x", i=k)  # noqa: E731
     timed("notify()", "notify", args.count, 1, notify)
+    # The same once every user's stream exists (above, the first --users calls made them).
+    timed("notify(), streams existing", "notify_existing", args.count, 1, notify)
     batches = max(10, args.count // len(users))
     many = lambda k: beacon.notify_many(users, "x", i=k)  # noqa: E731
     timed("notify_many()", "notify_many", batches, len(users), many)
@@ -174,6 +187,25 @@ def main() -> None:
     print(f"one notify(): {len(queries.captured_queries)} statements")
     for q in queries.captured_queries:
         print("   ", q["sql"][:110])
+    timings: list[tuple[str, float]] = []
+
+    def timed_statement(execute: Any, sql: str, *rest: Any) -> Any:
+        began = time.perf_counter()
+        try:
+            return execute(sql, *rest)
+        finally:
+            timings.append((sql, time.perf_counter() - began))
+
+    wall = time.perf_counter()
+    with connection.execute_wrapper(timed_statement):
+        beacon.notify_many(users, "x", i=0)
+    wall = time.perf_counter() - wall
+    print(
+        f"one notify_many() of {len(users)}: {wall * 1e3:.1f} ms wall, "
+        f"{sum(t for _, t in timings) * 1e3:.1f} ms of it in {len(timings)} statements"
+    )
+    for sql, took in timings:
+        print(f"   {took * 1e3:6.1f} ms  {sql[:90]}")
     if args.redis:
         figures.update(redis_delivery(args, users))
     if args.json:

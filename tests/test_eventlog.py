@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -127,3 +128,71 @@ def test_overlapping_bulk_notifications_neither_deadlock_nor_skip_seqs() -> None
             Event.objects.filter(stream__name=f"user:{user.pk}").values_list("seq", flat=True)
         )
         assert seqs == list(range(1, len(seqs) + 1))
+
+
+def test_autocommit_writers_in_one_statement_get_gap_free_seqs_and_counts() -> None:
+    """``notify()``/``publish()`` outside a transaction write in one statement each
+    (``eventlog.append_now``): the row lock still orders them, and the counter counts."""
+    from django.contrib.auth import get_user_model
+
+    from beacon import notify
+    from beacon.models import Notification, Stream
+
+    alice = get_user_model().objects.create_user("alice")
+    notify(alice, "makes the stream")
+    publish("load:2", "tick", {})
+
+    def write(i: int) -> None:
+        for n in range(PER_WRITER // 2):
+            assert connection.get_autocommit() and not connection.in_atomic_block
+            notify(alice, f"from {i}", n=n)
+            publish("load:2", "tick", {"writer": i, "n": n})
+
+    assert _run_in_threads(write, WRITERS) == []
+    total = 1 + WRITERS * (PER_WRITER // 2)
+    for name in (f"user:{alice.pk}", "load:2"):
+        seqs = sorted(Event.objects.filter(stream__name=name).values_list("seq", flat=True))
+        assert seqs == list(range(1, total + 1))
+    unread = sorted(
+        json.loads(frame)["unread"]
+        for frame in Event.objects.filter(stream__name=f"user:{alice.pk}").values_list(
+            "frame", flat=True
+        )
+    )
+    assert unread == list(range(1, total + 1))
+    assert Stream.objects.get(name=f"user:{alice.pk}").unread == total
+    assert Notification.objects.filter(user=alice).count() == total
+
+
+def test_a_frame_written_in_one_statement_is_the_frame_event_frame_makes() -> None:
+    from beacon.protocol import event_frame
+
+    tricky = {
+        "message": 'quotes " and \\ backslash, ünïcödé, emoji \U0001f600, tab\t, nul-ish \x1f',
+        "nested": {"a": [1, 2.5, None, True], "b": {"c": "d"}},
+        "big": 2**62,
+        "float": 0.1,
+        "empty": "",
+    }
+    publish("load:3", "first", {})  # the stream exists: one statement from now on
+    for data, unread in ((tricky, None), ({}, None), (tricky, 1)):
+        event = eventlog.append_now("load:3", "kind", data, unread=unread)
+        assert event is not None
+        parsed = json.loads(event.frame)
+        expected = {**data, "unread": parsed["unread"]} if unread else data
+        assert event.frame == event_frame(
+            type="kind",
+            stream="load:3",
+            seq=event.seq,
+            epoch=event.epoch,
+            data=expected,
+            ts=parsed["ts"],
+        )
+        stored = Event.objects.get(pk=event.id)
+        assert (stored.frame, stored.seq) == (event.frame, event.seq)
+        assert stored.stream.epoch == event.epoch
+    # Not in one statement: inside a transaction, or a stream that does not exist yet.
+    with transaction.atomic():
+        assert eventlog.append_now("load:3", "kind", {}) is None
+    assert eventlog.append_now("load:nothing-yet", "kind", {}) is None
+    assert not Event.objects.filter(stream__name="load:nothing-yet").exists()

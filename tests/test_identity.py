@@ -52,6 +52,55 @@ def hs256(user: Any, lifetime: float = 60, key: str | None = None, **claims: Any
     return jwt.encode(body, key or django_settings.SECRET_KEY, algorithm="HS256")
 
 
+# -- the session cookie ------------------------------------------------------------------
+
+
+def _by_django(key: str) -> Any:
+    """Django's own answer for a session key: ``auth.get_user`` on its session store."""
+    from importlib import import_module
+
+    from django.contrib.auth import get_user
+
+    class Request:
+        session = import_module(django_settings.SESSION_ENGINE).SessionStore(key)
+
+    return get_user(Request())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "engine", ["django.contrib.sessions.backends.db", "django.contrib.sessions.backends.cached_db"]
+)
+def test_a_session_cookie_is_whatever_django_says_it_is(
+    alice: Any, make_user: Any, settings: Any, engine: str
+) -> None:
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    settings.SESSION_ENGINE = engine
+    bob, carol = make_user("bob"), make_user("carol")
+    live, expired, changed = session_cookie(alice), session_cookie(bob), session_cookie(carol)
+    Session.objects.filter(session_key=expired).update(expire_date=timezone.now())
+    carol.set_password("another")  # the session's auth hash no longer matches
+    carol.save()
+
+    def cookie_hs(key: str) -> Handshake:
+        return Handshake(headers={}, query={}, cookies={"sessionid": key}, origin=ORIGIN)
+
+    identity = identify(cookie_hs(live))
+    assert identity is not None and identity.user == alice == _by_django(live)
+    assert identity.session_key == live
+    for key in (expired, "no-such-session-key", "short"):  # (cached_db: still cached)
+        identity = identify(cookie_hs(key))
+        by_django = _by_django(key)
+        assert (identity.user if identity else None) == (by_django if by_django.pk else None)
+    if engine.endswith(".db"):
+        assert identify(cookie_hs(expired)) is None
+    assert Session.objects.filter(session_key=changed).exists()
+    assert identify(cookie_hs(changed)) is None
+    # As Django does on a hash that no longer matches: the session is flushed.
+    assert not Session.objects.filter(session_key=changed).exists()
+
+
 # -- bearer tokens -----------------------------------------------------------------------
 
 

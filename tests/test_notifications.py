@@ -78,3 +78,32 @@ def test_the_user_policy_sends_the_unread_count_and_marks_read_for_the_user(
     assert policy.subscribe_state(alice, str(alice.pk)) == {"unread": 1}
     policy.mark_read(alice, str(alice.pk), seq=None, up_to=1)
     assert unread_count(alice.pk) == 0
+
+
+def test_a_subscribe_reads_the_unread_count_with_the_position(
+    make_user: Any, django_assert_num_queries: Any
+) -> None:
+    from beacon.doors.websocket import _prepare_subscription
+
+    alice = make_user("alice")
+    for message in ("one", "two"):
+        notify(alice, message)
+    stream, key = f"user:{alice.pk}", str(alice.pk)
+    with django_assert_num_queries(1):
+        position, state, resume, replay = _prepare_subscription(
+            UserStreamPolicy(), key, alice, stream, None, None
+        )
+    assert (position.last_seq, position.unread, state, replay) == (2, 2, {"unread": 2}, None)
+
+    class Counted(UserStreamPolicy):  # a subclass's own subscribe_state is still asked
+        def subscribe_state(self, user: Any, key: str) -> dict[str, Any]:
+            return {"unread": unread_count(user.pk), "mine": True}
+
+    _, state, _, _ = _prepare_subscription(Counted(), key, alice, stream, None, None)
+    assert state == {"unread": 2, "mine": True}
+    # A resume reads its replay in the same call.
+    with django_assert_num_queries(2):
+        _, _, resume, replay = _prepare_subscription(
+            UserStreamPolicy(), key, alice, stream, position.epoch, 1
+        )
+    assert resume == (1, True, None) and [seq for seq, _ in replay] == [2]

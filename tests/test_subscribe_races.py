@@ -2,8 +2,9 @@
 a stream's epoch changing under a live subscription, and re-subscribing.
 
 Each race is made deterministic by running the other side (a publish, a prune, a
-delete) inside ``_prepare_subscription``'s thread, right after the position read,
-which is exactly the window the fix closes.
+delete) inside ``_prepare_subscription``'s thread, right after the position read
+(before a resume's replay read, which the same call makes), which is exactly the
+window the fix closes.
 """
 
 from __future__ import annotations
@@ -33,19 +34,30 @@ def quiet_watcher(settings: Any) -> None:
     settings.BEACON = {"LOG_POLL_SECONDS": 60}
 
 
-def after_position_read(monkeypatch: pytest.MonkeyPatch, action: Any) -> None:
-    """Run ``action()`` once, in the subscribe's thread, just after the position read."""
-    real = consumers._prepare_subscription
+def after_position_read(monkeypatch: pytest.MonkeyPatch, action: Any, once: bool = True) -> None:
+    """Run ``action()`` in the subscribe's thread just after its position read (once, or
+    at every subscribe): the read ``_prepare_subscription`` makes, and nobody else's."""
+    real_prepare, real_position = consumers._prepare_subscription, eventlog.position
     done = threading.Event()
+    subscribing = threading.local()
 
     def prepare(*args: Any) -> Any:
-        prepared = real(*args)
-        if not done.is_set():
-            done.set()
+        subscribing.now = True
+        try:
+            return real_prepare(*args)
+        finally:
+            subscribing.now = False
+
+    def position(*args: Any, **kwargs: Any) -> Any:
+        read = real_position(*args, **kwargs)
+        if getattr(subscribing, "now", False) and not done.is_set():
+            if once:
+                done.set()
             action()
-        return prepared
+        return read
 
     monkeypatch.setattr(consumers, "_prepare_subscription", prepare)
+    monkeypatch.setattr(eventlog, "position", position)
 
 
 def add_events(stream: str, count: int) -> None:
@@ -97,18 +109,15 @@ async def test_resumes_racing_prune_never_claim_a_recovery_they_did_not_make(
     settings.BEACON = {"RETENTION_EVENTS": 5, "LOG_POLL_SECONDS": 60}
     alice = await db_call(make_user, "alice")
     stream = user_stream(alice)
-    real = consumers._prepare_subscription
     rounds = iter(range(100))
 
-    def prepare(*args: Any) -> Any:
-        prepared = real(*args)
+    def race() -> None:
         added = next(rounds) % 4  # moves the log's start by this much
         if added:
             add_events(stream, added)
         eventlog.prune()
-        return prepared
 
-    monkeypatch.setattr(consumers, "_prepare_subscription", prepare)
+    after_position_read(monkeypatch, race, once=False)
     await db_call(add_events, stream, 6)
     outcomes = set()
     async with connect(alice) as client:

@@ -41,9 +41,10 @@ def test_notify_counts_no_rows(make_user: Any) -> None:
     work = [s for s in statements if not s.startswith(control)]
     assert frame["unread"] == 4
     assert not [s for s in statements if "COUNT(" in s.upper()]
-    # Bump seq and counter; insert the event and its read state (one statement on
-    # PostgreSQL, two on SQLite).
-    assert len(work) == (2 if connection.vendor == "postgresql" else 3)
+    # Bump seq and counter; insert the event and its read state: outside a
+    # transaction one statement on PostgreSQL (eventlog.append_now), three on SQLite.
+    assert len(work) == (1 if connection.vendor == "postgresql" else 3)
+    assert len(statements) == (1 if connection.vendor == "postgresql" else 5)
 
 
 def test_the_counter_follows_notify_mark_read_and_notify_many(make_user: Any) -> None:
@@ -59,6 +60,37 @@ def test_the_counter_follows_notify_mark_read_and_notify_many(make_user: Any) ->
     assert up_to is not None and json.loads(up_to.frame)["unread"] == 1
     assert unread_count(alice.pk) == counted(alice) == 1
     assert unread_count(bob.pk) == counted(bob) == 1
+
+
+def test_notify_many_writes_each_users_row_in_statements_that_do_not_grow_with_users() -> None:
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    few = User.objects.bulk_create([User(username=f"few{i}") for i in range(3)])
+    many = User.objects.bulk_create([User(username=f"many{i}") for i in range(1200)])
+    if not few[0].pk:  # a database that does not return bulk-created ids
+        few = list(User.objects.filter(username__startswith="few").order_by("pk"))
+        many = list(User.objects.filter(username__startswith="many"))
+    statements = []
+    for users in (few, many):
+        notify_many(users, "first")  # creates the streams
+        with CaptureQueriesContext(connection) as queries:
+            # string ids are user ids as well
+            events = notify_many([str(u.pk) for u in users], "second", n=len(users))
+        statements.append(len(queries.captured_queries))
+        assert len(events) == len(users)
+        rows = {
+            (n.user_id, n.seq, n.event_id)
+            for n in Notification.objects.filter(user__in=users, seq=2, read_at__isnull=True)
+        }
+        by_name = {f"user:{u.pk}": u.pk for u in users}
+        assert rows == {(by_name[e.stream], e.seq, e.id) for e in events}
+        for e in events[:3]:
+            frame = json.loads(Event.objects.get(pk=e.id).frame)
+            assert frame == json.loads(e.frame)
+            assert (frame["seq"], frame["unread"], frame["n"]) == (2, 2, len(users))
+    if connection.vendor == "postgresql":  # arrays: one statement per step, whatever the number
+        assert statements[0] == statements[1]
 
 
 def test_prune_in_batches_moves_first_seq_and_the_counter(

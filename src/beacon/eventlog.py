@@ -27,16 +27,18 @@ from django.utils import timezone
 
 from .conf import get_config
 from .models import Event, Notification, Stream, new_epoch
-from .protocol import check_event, event_frame
+from .protocol import check_event, dumps, event_frame
 
 
 @dataclass(frozen=True, slots=True)
 class Position:
-    """Where a stream stands: its epoch, newest seq and oldest seq still kept."""
+    """Where a stream stands: its epoch, newest seq and oldest seq still kept (and, for
+    a user stream, its unread count, read from the same row)."""
 
     epoch: str
     last_seq: int
     first_seq: int
+    unread: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +58,36 @@ def _db(using: str | None) -> str:
 
 def ensure_stream(name: str, *, using: str | None = None) -> None:
     """Create the stream's row if it does not exist (safe against concurrent creators)."""
-    Stream.objects.using(_db(using)).bulk_create(
-        [Stream(name=name, epoch=new_epoch())], ignore_conflicts=True
-    )
+    _create_stream(name, _db(using))
+
+
+def _create_stream(name: str, using: str) -> tuple[str, int, int, int] | None:
+    """Create the stream's row unless it exists: its ``position`` row if this call made
+    it and the database says so (``RETURNING``), else None.
+
+    One plain ``INSERT … ON CONFLICT DO NOTHING`` on PostgreSQL and SQLite (the first
+    subscribe or publish of every stream makes it), the ORM elsewhere.
+    """
+    connection = connections[using]
+    if connection.vendor not in ("postgresql", "sqlite"):
+        Stream.objects.using(using).bulk_create(
+            [Stream(name=name, epoch=new_epoch())], ignore_conflicts=True
+        )
+        return None
+    row = Stream(name=name, epoch=new_epoch())  # the model's defaults, no query
+    fields = [f for f in Stream._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column or f.name) for f in fields)
+    values = [f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields]
+    returning = connection.features.can_return_columns_from_insert
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Stream._meta.db_table} ({columns}) "
+            f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT (name) DO NOTHING"
+            + (" RETURNING epoch, last_seq, first_seq, unread" if returning else ""),
+            values,
+        )
+        made = cursor.fetchone() if returning else None
+    return None if made is None else (made[0], made[1], made[2], made[3])
 
 
 def _reserve(name: str, count: int, using: str, unread: int = 0) -> tuple[int, str, int, int]:
@@ -114,6 +143,75 @@ def append(
     return Appended(stream=stream, seq=seq, epoch=epoch, frame=frame, id=event_id)
 
 
+def append_now(
+    stream: str,
+    type: str,
+    data: dict[str, Any],
+    *,
+    unread: int | None = None,
+    notification_for: Any = None,
+) -> Appended | None:
+    """:func:`append` as one statement that commits by itself, where that can be: on
+    PostgreSQL, outside any transaction (autocommit), to a stream that exists. None
+    elsewhere, and nothing written: the caller appends in a transaction instead.
+
+    The statement bumps the stream's seq (and unread counter) under its row lock,
+    inserts the event — its frame assembled from the text :func:`event_frame` would
+    make around the seq, epoch and count the ``UPDATE`` returns — and the user's
+    ``Notification`` row. One round trip instead of four (``BEGIN``, the ``UPDATE``,
+    the insert, ``COMMIT``), and no transaction handling in Python: half of a single
+    ``notify()``'s CPU.
+    """
+    using = _db(None)
+    connection = connections[using]
+    if (
+        connection.vendor != "postgresql"
+        or connection.in_atomic_block
+        or not connection.get_autocommit()
+        or (unread is not None and "unread" in data)
+    ):
+        return None
+    check_event(type, data)
+    ts = time.time()
+    # The frame event_frame() makes, cut around the values only the UPDATE knows:
+    # {"type":…,"stream":…,"seq":<seq>,"epoch":<epoch>,"ts":…,…data[,"unread":<n>]}
+    head = dumps({"type": type, "stream": stream})[:-1] + ',"seq":'
+    tail = "," + dumps({"ts": round(ts, 3), **data})[1:]
+    if unread is not None:
+        tail = tail[:-1] + ',"unread":'
+    frame_sql = "%s::text || s.last_seq || %s::text || to_json(s.epoch)::text || %s::text"
+    if unread is not None:
+        frame_sql += " || s.unread || '}'"
+    event, stream_table, notification = (
+        Event._meta.db_table,
+        Stream._meta.db_table,
+        Notification._meta.db_table,
+    )
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    params: list[Any] = [unread or 0, stream, head, ',"epoch":', tail, type, now]
+    sql = (
+        f"WITH s AS (UPDATE {stream_table} SET last_seq = last_seq + 1, unread = unread + %s "
+        "WHERE name = %s RETURNING id, epoch, last_seq, unread), "
+        f"f AS (SELECT s.id, s.epoch, s.last_seq, {frame_sql} AS frame FROM s), "
+        f"e AS (INSERT INTO {event} (stream_id, seq, type, frame, created_at) "
+        "SELECT f.id, f.last_seq, %s, f.frame, %s FROM f RETURNING id)"
+    )
+    if notification_for is not None:
+        sql += (
+            f", n AS (INSERT INTO {notification} (user_id, seq, event_id) "
+            "SELECT %s, f.last_seq, e.id FROM f, e)"
+        )
+        user = Notification._meta.get_field("user").target_field
+        params.append(user.get_db_prep_save(notification_for, connection))
+    sql += " SELECT e.id, f.epoch, f.last_seq, f.frame FROM e, f"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:  # no such stream yet: nothing was written
+        return None
+    return Appended(stream=stream, seq=row[2], epoch=row[1], frame=row[3], id=row[0])
+
+
 def _insert(using: str, row: list[Any], notification_for: Any) -> int:
     """Insert the event (and the user's ``Notification`` row): one statement on PostgreSQL.
 
@@ -151,6 +249,7 @@ def append_to_each(
     *,
     enrich: Callable[[dict[str, int]], dict[str, dict[str, Any]]] | None = None,
     unread: int | None = None,
+    notification_for: dict[str, Any] | None = None,
 ) -> list[Appended]:
     """Write one event to each of many streams in a few statements, whatever their number.
 
@@ -159,19 +258,144 @@ def append_to_each(
     RETURNING`` bumps every ``last_seq`` and one bulk insert writes the events. Must run
     inside a transaction, like :func:`append`. ``enrich({stream: seq})`` runs once,
     while the streams are locked, and returns extra data per stream; ``unread`` works
-    as in :func:`append`, for each stream.
+    as in :func:`append`, for each stream, and ``notification_for`` (``{stream: user
+    id}``) writes each of those users' ``Notification`` row for the stream's event.
+
+    On PostgreSQL through psycopg 3 the names, frames and ids travel as binary arrays,
+    one parameter each (``_bulk_pg``): quoting a thousand frames into the SQL text, as
+    Django's client-side binding does, cost more CPU than the rest of the call.
     """
     names = sorted(data_by_stream)
     if not names:
         return []
     using = _db(None)
-    streams = Stream.objects.using(using)
-    existing = set(streams.filter(name__in=names).values_list("name", flat=True))
-    if len(existing) < len(names):  # create the missing rows before locking any
-        streams.bulk_create(
+    bulk = _bulk_pg if _binds_binary(connections[using]) else _bulk_orm
+    return bulk(using, type, names, data_by_stream, enrich, unread, notification_for)
+
+
+def _binds_binary(connection: Any) -> bool:
+    """Whether ``connection`` is PostgreSQL through psycopg 3 (binary parameters)."""
+    if connection.vendor != "postgresql":
+        return False
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
+    return bool(is_psycopg3)
+
+
+def _frames(
+    type: str,
+    names: list[str],
+    data_by_stream: dict[str, dict[str, Any]],
+    reserved: dict[str, tuple[int, str, int, int]],
+    enrich: Callable[[dict[str, int]], dict[str, dict[str, Any]]] | None,
+    unread: int | None,
+) -> list[str]:
+    """Each stream's frame, in the order of ``names``, once its seq is reserved."""
+    extra = enrich({name: r[2] for name, r in reserved.items()}) if enrich is not None else {}
+    now = time.time()
+    frames = []
+    for name in names:
+        _, epoch, seq, count = reserved[name]
+        data = {**data_by_stream[name], **extra.get(name, {})}
+        if unread is not None:
+            data["unread"] = count
+        check_event(type, data)
+        frames.append(event_frame(type=type, stream=name, seq=seq, epoch=epoch, data=data, ts=now))
+    return frames
+
+
+def _create_missing(using: str, names: list[str], existing: set[str]) -> None:
+    """Create the rows of the streams not in ``existing``, before any row is locked."""
+    if len(existing) < len(names):
+        Stream.objects.using(using).bulk_create(
             [Stream(name=name, epoch=new_epoch()) for name in names if name not in existing],
             ignore_conflicts=True,
         )
+
+
+def _bulk_pg(
+    using: str,
+    type: str,
+    names: list[str],
+    data_by_stream: dict[str, dict[str, Any]],
+    enrich: Callable[[dict[str, int]], dict[str, dict[str, Any]]] | None,
+    unread: int | None,
+    notification_for: dict[str, Any] | None,
+) -> list[Appended]:
+    """:func:`append_to_each` on PostgreSQL: four statements, each with array parameters
+    sent in binary (``%b``) by a server-binding cursor of the same connection (and
+    transaction), wrapped like any Django cursor (execute wrappers, query logging)."""
+    import psycopg
+
+    connection = connections[using]
+    connection.ensure_connection()
+    stream, event, notification = (
+        Stream._meta.db_table,
+        Event._meta.db_table,
+        Notification._meta.db_table,
+    )
+    connection.validate_thread_sharing()
+    raw: Any = psycopg.Cursor(connection.connection)
+    wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
+    with wrap(raw) as cursor:
+        cursor.execute(f"SELECT name FROM {stream} WHERE name = ANY(%b::text[])", [names])
+        _create_missing(using, names, {row[0] for row in cursor.fetchall()})
+        cursor.execute(
+            f"SELECT id FROM {stream} WHERE name = ANY(%b::text[]) ORDER BY name FOR UPDATE",
+            [names],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        cursor.execute(
+            f"UPDATE {stream} SET last_seq = last_seq + 1, unread = unread + %b::bigint "
+            "WHERE id = ANY(%b::bigint[]) RETURNING name, id, epoch, last_seq, unread",
+            [unread or 0, ids],
+        )
+        reserved = {row[0]: tuple(row[1:]) for row in cursor.fetchall()}
+        frames = _frames(type, names, data_by_stream, reserved, enrich, unread)
+        stream_ids = [reserved[name][0] for name in names]
+        seqs = [reserved[name][2] for name in names]
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        insert = (
+            f"INSERT INTO {event} (stream_id, seq, type, frame, created_at) "
+            "SELECT s, q, %b::text, f, %b FROM unnest(%b::bigint[], %b::bigint[], %b::text[]) "
+            "AS t(s, q, f) RETURNING id, stream_id"
+        )
+        params: list[Any] = [type, now, stream_ids, seqs, frames]
+        if notification_for is None:
+            cursor.execute(insert, params)
+        else:
+            field = Notification._meta.get_field("user")
+            user_ids = [
+                field.target_field.get_db_prep_save(notification_for[name], connection)
+                for name in names
+            ]
+            user_type = field.db_type(connection)
+            cursor.execute(
+                f"WITH e AS ({insert}), n AS (INSERT INTO {notification} (user_id, seq, event_id) "
+                f"SELECT u, q, e.id FROM e JOIN unnest(%b::bigint[], %b::{user_type}[], "
+                "%b::bigint[]) AS t(s, u, q) ON t.s = e.stream_id) SELECT id, stream_id FROM e",
+                [*params, stream_ids, user_ids, seqs],
+            )
+        event_ids = {stream_id: event_id for event_id, stream_id in cursor.fetchall()}
+    return [
+        Appended(name, seq, reserved[name][1], frame, event_ids[stream_id])
+        for name, stream_id, seq, frame in zip(names, stream_ids, seqs, frames, strict=True)
+    ]
+
+
+def _bulk_orm(
+    using: str,
+    type: str,
+    names: list[str],
+    data_by_stream: dict[str, dict[str, Any]],
+    enrich: Callable[[dict[str, int]], dict[str, dict[str, Any]]] | None,
+    unread: int | None,
+    notification_for: dict[str, Any] | None,
+) -> list[Appended]:
+    """:func:`append_to_each` on other databases: through the ORM, 500 names a statement."""
+    streams = Stream.objects.using(using)
+    existing = set(streams.filter(name__in=names).values_list("name", flat=True))
+    _create_missing(using, names, existing)
     reserved: dict[str, tuple[int, str, int, int]] = {}
     table = Stream._meta.db_table
     for start in range(0, len(names), 500):
@@ -190,18 +414,20 @@ def append_to_each(
                 [unread or 0, *chunk],
             )
             reserved.update((row[0], tuple(row[1:])) for row in cursor.fetchall())
-    extra = enrich({name: r[2] for name, r in reserved.items()}) if enrich is not None else {}
-    now = time.time()
-    events = []
-    for name in names:
-        stream_id, epoch, seq, count = reserved[name]
-        data = {**data_by_stream[name], **extra.get(name, {})}
-        if unread is not None:
-            data["unread"] = count
-        check_event(type, data)
-        frame = event_frame(type=type, stream=name, seq=seq, epoch=epoch, data=data, ts=now)
-        events.append(Event(stream_id=stream_id, seq=seq, type=type, frame=frame))
+    frames = _frames(type, names, data_by_stream, reserved, enrich, unread)
+    events = [
+        Event(stream_id=reserved[name][0], seq=reserved[name][2], type=type, frame=frame)
+        for name, frame in zip(names, frames, strict=True)
+    ]
     Event.objects.using(using).bulk_create(events, batch_size=500)
+    if notification_for is not None:
+        Notification.objects.using(using).bulk_create(
+            [
+                Notification(user_id=notification_for[name], seq=e.seq, event_id=e.pk)
+                for name, e in zip(names, events, strict=True)
+            ],
+            batch_size=500,
+        )
     return [
         Appended(stream=name, seq=e.seq, epoch=reserved[name][1], frame=e.frame, id=e.pk)
         for name, e in zip(names, events, strict=True)
@@ -238,25 +464,39 @@ def append_once(
 
 
 def position(stream: str, *, create: bool = True) -> Position | None:
-    """The stream's epoch and seq bounds (creating its row when asked)."""
-    row = Stream.objects.filter(name=stream).values_list("epoch", "last_seq", "first_seq").first()
+    """The stream's epoch, seq bounds and unread count (creating its row when asked).
+
+    Plain SQL, like :func:`events_after`: every subscribe and resume reads these, and
+    building the ORM query cost several times the query itself.
+    """
+    row = _position_row(stream)
     if row is None and create:
-        ensure_stream(stream)
-        row = (
-            Stream.objects.filter(name=stream).values_list("epoch", "last_seq", "first_seq").first()
-        )
+        row = _create_stream(stream, _db(None)) or _position_row(stream)
     return None if row is None else Position(*row)
+
+
+def _position_row(stream: str) -> tuple[str, int, int, int] | None:
+    with connections[router.db_for_read(Stream)].cursor() as cursor:
+        cursor.execute(
+            f"SELECT epoch, last_seq, first_seq, unread FROM {Stream._meta.db_table} "
+            "WHERE name = %s",
+            [stream],
+        )
+        row = cursor.fetchone()
+    return None if row is None else (row[0], row[1], row[2], row[3])
 
 
 def events_after(stream: str, after: int, *, limit: int | None = None) -> list[tuple[int, str]]:
     """``(seq, frame)`` of the stream's events after seq ``after``, oldest first."""
     limit = limit or get_config()["REPLAY_PAGE_SIZE"]
-    rows = (
-        Event.objects.filter(stream__name=stream, seq__gt=after)
-        .order_by("seq")
-        .values_list("seq", "frame")[:limit]
-    )
-    return list(rows)
+    with connections[router.db_for_read(Event)].cursor() as cursor:
+        cursor.execute(
+            f"SELECT e.seq, e.frame FROM {Event._meta.db_table} e "
+            f"JOIN {Stream._meta.db_table} s ON s.id = e.stream_id "
+            "WHERE s.name = %s AND e.seq > %s ORDER BY e.seq LIMIT %s",
+            [stream, after, limit],
+        )
+        return [(row[0], row[1]) for row in cursor.fetchall()]
 
 
 def events_before(stream: str, before: int | None, *, limit: int) -> list[tuple[int, str]]:
@@ -293,9 +533,7 @@ def log_mark() -> int:
     return Event.objects.aggregate(mark=Max("id"))["mark"] or 0
 
 
-def changes_after(
-    mark: int, *, limit: int = 5000
-) -> tuple[int, dict[str, tuple[str, int]], bool]:
+def changes_after(mark: int, *, limit: int = 5000) -> tuple[int, dict[str, tuple[str, int]], bool]:
     """``(epoch, newest seq)`` per stream of the events after id ``mark``:
     ``(new mark, heads, more)``.
 
@@ -414,9 +652,7 @@ def _prune_batch(using: str, low: int, high: int, cutoff: Any, keep: int) -> tup
                 )
                 for stream_id, n in cursor.fetchall():
                     unread[stream_id] = unread.get(stream_id, 0) + n
-            cursor.execute(
-                f"DELETE FROM {event} WHERE id IN ({marks}) RETURNING stream_id", chunk
-            )
+            cursor.execute(f"DELETE FROM {event} WHERE id IN ({marks}) RETURNING stream_id", chunk)
             touched.update(row[0] for row in cursor.fetchall())
         ids = sorted(touched)
         for start in range(0, len(ids), 500):

@@ -21,9 +21,9 @@ from django.utils.functional import Promise
 
 from . import eventlog
 from .db import database_call
-from .eventlog import Appended
+from .eventlog import Appended, Position
 from .exceptions import PublishError
-from .models import Notification, Stream
+from .models import Notification
 from .protocol import check_event, one_read_target
 from .publishing import deliver_on_commit
 from .streams import StreamPolicy, is_canonical_pk, user_stream
@@ -31,8 +31,8 @@ from .streams import StreamPolicy, is_canonical_pk, user_stream
 
 def unread_count(user_id: Any) -> int:
     """The user's unread notifications (the stream's counter: one indexed row)."""
-    count = Stream.objects.filter(name=user_stream(user_id)).values_list("unread", flat=True)
-    return count.first() or 0
+    position = eventlog.position(user_stream(user_id), create=False)
+    return 0 if position is None else position.unread
 
 
 def mark_read(user_id: Any, *, seq: int | None = None, up_to: int | None = None) -> Appended | None:
@@ -98,6 +98,16 @@ def notify(user: Any, message: str, **data: Any) -> Appended:
     """
     message = _check_notification(message, data)
     user_id = _user_id(user)
+    event = eventlog.append_now(
+        user_stream(user_id),
+        "notification",
+        {"message": message, **data},
+        unread=1,
+        notification_for=user_id,
+    )
+    if event is not None:  # committed already (PostgreSQL, no transaction): deliver now
+        deliver_on_commit([event])
+        return event
     with transaction.atomic():
         event = _append_notification(user_id, message, data)
         deliver_on_commit([event])
@@ -114,10 +124,8 @@ def notify_many(users: Iterable[Any], message: str, **data: Any) -> list[Appende
     ids = {user_stream(user_id): user_id for user_id in map(_user_id, users)}
     with transaction.atomic():
         body = {"message": message, **data}
-        events = eventlog.append_to_each("notification", dict.fromkeys(ids, body), unread=1)
-        Notification.objects.bulk_create(
-            [Notification(user_id=ids[e.stream], seq=e.seq, event_id=e.id) for e in events],
-            batch_size=500,
+        events = eventlog.append_to_each(
+            "notification", dict.fromkeys(ids, body), unread=1, notification_for=ids
         )
         deliver_on_commit(events)
     return events
@@ -149,6 +157,13 @@ class UserStreamPolicy(StreamPolicy):
 
     def subscribe_state(self, user: Any, key: str) -> dict[str, Any]:
         return {"unread": unread_count(user.pk)}
+
+    def _state_at(self, user: Any, key: str, position: Position) -> dict[str, Any] | None:
+        """The count the subscribe just read with the position: no second query (unless
+        a subclass says otherwise in its own ``subscribe_state``)."""
+        if type(self).subscribe_state is not UserStreamPolicy.subscribe_state:
+            return self.subscribe_state(user, key)
+        return {"unread": position.unread}
 
     def mark_read(self, user: Any, key: str, *, seq: int | None, up_to: int | None) -> None:
         mark_read(user.pk, seq=seq, up_to=up_to)

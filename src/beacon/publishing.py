@@ -50,6 +50,10 @@ def publish(stream: str, type: str, data: dict[str, Any] | None = None) -> Appen
     data = data or {}
     check_event(type, data)
     check_stream(stream)
+    event = eventlog.append_now(stream, type, data)
+    if event is not None:  # committed already (PostgreSQL, no transaction): deliver now
+        deliver_on_commit([event])
+        return event
     with transaction.atomic():
         event = eventlog.append(stream, type, data)
         deliver_on_commit([event])

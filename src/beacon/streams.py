@@ -27,7 +27,7 @@ from .exceptions import ProtocolError, StreamError
 from .protocol import ErrorCode
 
 if TYPE_CHECKING:
-    from .eventlog import Appended
+    from .eventlog import Appended, Position
     from .protocol import Publish
 
 _NAMESPACE = re.compile(r"[a-z][a-z0-9_-]{0,23}")
@@ -85,6 +85,11 @@ class StreamPolicy:
     def subscribe_state(self, user: Any, key: str) -> dict[str, Any] | None:
         """Extra state sent in the ``subscribed`` frame (e.g. an unread count)."""
         return None
+
+    def _state_at(self, user: Any, key: str, position: Position) -> dict[str, Any] | None:
+        """:meth:`subscribe_state`, called by the doors with the position they just read
+        (a policy of Beacon's may answer from it instead of querying again)."""
+        return self.subscribe_state(user, key)
 
     def mark_read(self, user: Any, key: str, *, seq: int | None, up_to: int | None) -> None:
         """Record that the user read events of the stream (see ``beacon.notifications``)."""

@@ -266,25 +266,11 @@ class BeaconConsumer(HubConsumer):
                 stream=stream,
             )
         prepared = await database_call(_prepare_subscription)(
-            policy, key, self.user, stream
+            policy, key, self.user, stream, frame.epoch, frame.since
         )
         if prepared is None:
             raise Forbidden(stream, "subscribe to", ref=frame.ref)
-        position, state = prepared
-        after, recovered, reason = resume_point(
-            client_epoch=frame.epoch,
-            since=frame.since,
-            epoch=position.epoch,
-            last_seq=position.last_seq,
-            first_kept=position.first_seq,
-        )
-        replay: list[tuple[int, str]] | None = None
-        if frame.since is not None and recovered:
-            # Read before answering: ``beacon_prune`` may have moved the log's start
-            # since the position was read, and "recovered" must mean everything.
-            replay = await database_call(eventlog.events_after)(stream, after)
-            if not replay_continues(after, replay[0][0] if replay else None, position.last_seq):
-                after, recovered, reason, replay = position.last_seq, False, "retention", None
+        position, state, (after, recovered, reason), replay = prepared
         sub = Subscription(stream=stream, policy=policy, key=key, epoch=position.epoch, last=after)
         async with sub.lock:
             self.subscriptions[stream] = sub
@@ -405,13 +391,42 @@ class NotificationConsumer(BeaconConsumer):
 
 
 def _prepare_subscription(
-    policy: StreamPolicy, key: str, user: Any, stream: str
-) -> tuple[eventlog.Position, dict[str, Any] | None] | None:
+    policy: StreamPolicy,
+    key: str,
+    user: Any,
+    stream: str,
+    client_epoch: str | None,
+    since: int | None,
+) -> (
+    tuple[
+        eventlog.Position,
+        dict[str, Any] | None,
+        tuple[int, bool, str | None],
+        list[tuple[int, str]] | None,
+    ]
+    | None
+):
+    """Authorize, read the position and the policy's state, and the replay of a resume:
+    one trip to a database thread. ``None`` if the policy refuses."""
     if not policy.can_subscribe(user, key):
         return None
     position = eventlog.position(stream)
     assert position is not None
-    return position, policy.subscribe_state(user, key)
+    after, recovered, reason = resume_point(
+        client_epoch=client_epoch,
+        since=since,
+        epoch=position.epoch,
+        last_seq=position.last_seq,
+        first_kept=position.first_seq,
+    )
+    replay: list[tuple[int, str]] | None = None
+    if since is not None and recovered:
+        # Read before answering: ``beacon_prune`` may have moved the log's start since
+        # the position was read, and "recovered" must mean everything.
+        replay = eventlog.events_after(stream, after)
+        if not replay_continues(after, replay[0][0] if replay else None, position.last_seq):
+            after, recovered, reason, replay = position.last_seq, False, "retention", None
+    return position, policy._state_at(user, key, position), (after, recovered, reason), replay
 
 
 def _mark_read(policy: StreamPolicy, key: str, user: Any, frame: Read) -> bool:

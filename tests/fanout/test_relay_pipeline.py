@@ -87,3 +87,38 @@ async def test_a_batch_is_one_pipeline_and_arrives_whole_and_in_order(
         assert sink.got == [("news:1", seq) for seq in range(1, 41)]  # in order
     finally:
         await hub.detach(sink)
+
+
+async def test_a_redis_that_runs_no_scripts_gets_the_batch_as_a_pipeline(
+    pubsub: None, db_call: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from redis.asyncio import Redis
+    from redis.exceptions import ResponseError
+
+    refused: list[str] = []
+
+    async def no_scripts(self: Any, script: str, *args: Any) -> Any:
+        refused.append(script)
+        raise ResponseError("NOPERM this user has no permissions to run the 'eval' command")
+
+    monkeypatch.setattr(Redis, "eval", no_scripts)
+
+    def make_users() -> list[Any]:
+        model = get_user_model()
+        model.objects.bulk_create([model(username=f"v{i}") for i in range(12)])
+        return list(model.objects.filter(username__startswith="v"))
+
+    users = await db_call(make_users)
+    hub = Hub(asyncio.get_running_loop())
+    sink = Recorder()
+    await hub.attach(sink)
+    try:
+        for user in users:
+            await hub.add(f"user:{user.pk}", sink, 0)
+        for round in (1, 2):
+            await database_sync_to_async(notify_many)(users, f"round {round}")
+            await sink.wait_for(round * len(users))
+        assert sorted(sink.got) == sorted((f"user:{u.pk}", r) for u in users for r in (1, 2))
+        assert refused == ["return 1"]  # asked once, then pipelines
+    finally:
+        await hub.detach(sink)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from contextvars import Context
 from typing import Any, Protocol
@@ -162,13 +163,50 @@ async def _publish_pipelined(layer: Any, items: Sequence[Item], timeout: float) 
             await asyncio.wait_for(_pipeline(shard, chunk), timeout)
 
 
+#: ``PUBLISH`` of ``ARGV[1]`` messages, channels first, then payloads: one reply.
+_PUBLISH_ALL = """
+local n = tonumber(ARGV[1])
+for i = 1, n do redis.call('PUBLISH', ARGV[i + 1], ARGV[i + 1 + n]) end
+return n
+"""
+
+#: Per shard: whether its server runs scripts (asked once, with a script that does nothing).
+_scripts: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
 async def _pipeline(shard: Any, messages: list[tuple[str, bytes]]) -> None:
+    """Publish a chunk of messages on one shard, in order.
+
+    As one script call where the server runs scripts (Beacon's presence store needs
+    them anyway): a pipeline of ``PUBLISH`` commands has one reply per message, and
+    redis-py's reading of a thousand replies was most of the relay's CPU. Otherwise
+    as a pipeline.
+    """
     async with shard._lock:
         shard._ensure_redis()
+        if await _runs_scripts(shard):
+            channels = [channel for channel, _ in messages]
+            payloads = [payload for _, payload in messages]
+            await shard._redis.eval(_PUBLISH_ALL, 0, len(messages), *channels, *payloads)
+            return
         pipe = shard._redis.pipeline(transaction=False)
         for channel, payload in messages:
             pipe.publish(channel, payload)
         await pipe.execute()
+
+
+async def _runs_scripts(shard: Any) -> bool:
+    known = _scripts.get(shard)
+    if known is None:
+        from redis.exceptions import ResponseError
+
+        try:
+            known = await shard._redis.eval("return 1", 0) == 1
+        except ResponseError as exc:  # scripting disabled, or refused to this user
+            log.warning("beacon: Redis runs no scripts (%s): batches go as pipelines", exc)
+            known = False
+        _scripts[shard] = known
+    return known
 
 
 class _Sender:

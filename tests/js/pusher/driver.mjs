@@ -111,10 +111,17 @@ async function handle(cmd) {
       return {};
     case 'trigger':
       return { sent: pusher.channel(cmd.channel).trigger(cmd.event, cmd.data) };
-    case 'signin':
+    case 'signin': {
       pusher.signin();
       await pusher.user.signinDonePromise;
+      // pusher-js subscribes the user's channel only after signin_success (user.ts):
+      // answer once it is subscribed, or an event sent meanwhile goes to nobody.
+      const channel = pusher.user.serverToUserChannel;
+      if (channel && !channel.subscribed) {
+        await new Promise((resolve) => channel.bind('pusher:subscription_succeeded', resolve));
+      }
       return { user: pusher.user.user_data };
+    }
     case 'disconnect':
       pusher.disconnect();
       delete clients[cmd.name];

@@ -20,11 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
-import signal
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,21 +44,11 @@ def thread_cpu(pid: int) -> dict[str, float]:
     return out
 
 
-@contextlib.contextmanager
-def sampled(pid: int, out: Path | None) -> Iterator[None]:
+def sampled(pid: int, out: Path | None) -> Any:
+    """py-spy's GIL-holder stacks while the block runs (nothing without ``out``)."""
     if out is None:
-        yield
-        return
-    spy_bin = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
-    argv = [spy_bin, "record", "--gil", "--nonblocking", "-r", "250", "-f", "raw", "-o", str(out)]
-    spy = subprocess.Popen(
-        [*argv, "-p", str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        yield
-    finally:
-        spy.send_signal(signal.SIGINT)
-        spy.wait(30)
+        return contextlib.nullcontext()
+    return procstat.py_spy(pid, out, rate=250, gil=True)
 
 
 def measure(config: Any, args: argparse.Namespace, users: list[Any]) -> None:

@@ -7,8 +7,15 @@ for that to be small.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -55,3 +62,22 @@ class CpuMeter:
         """``(cpu seconds summed over the processes, wall seconds)`` since creation."""
         cpu = sum(cpu_seconds(p) - c for p, c in zip(self.pids, self.start_cpu, strict=True))
         return cpu, self._time() - self.start_wall
+
+
+@contextlib.contextmanager
+def py_spy(pid: int, out: str | Path, *, rate: int = 200, gil: bool = False) -> Iterator[None]:
+    """Sample ``pid`` with py-spy (raw collapsed stacks to ``out``) while the block runs;
+    ``gil``: only the thread holding the GIL."""
+    # The virtualenv's py-spy (bench extra), found without the venv on PATH.
+    spy_bin = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
+    argv = [spy_bin, "record", *(["--gil"] if gil else []), "--nonblocking", "-r", str(rate)]
+    spy = subprocess.Popen(
+        [*argv, "-f", "raw", "-o", str(out), "-p", str(pid)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(30)

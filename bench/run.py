@@ -17,13 +17,10 @@ import json
 import math
 import os
 import shlex
-import shutil
-import signal
 import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,20 +44,8 @@ def start_redis(log_dir: Path) -> tuple[Process, str]:
 def phase_profiler(pid: int, prefix: Path) -> Any:
     """Sample the server with py-spy during each phase: ``<prefix>.<phase>.stacks``."""
 
-    @contextlib.contextmanager
-    def profile(phase: str) -> Iterator[None]:
-        out = f"{prefix}.{phase}.stacks"
-        # The virtualenv's py-spy (bench extra), found without the venv on PATH.
-        spy_bin = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
-        argv = [spy_bin, "record", "--nonblocking", "-r", "200", "-f", "raw", "-o", out]
-        spy = subprocess.Popen(
-            [*argv, "-p", str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        try:
-            yield
-        finally:
-            spy.send_signal(signal.SIGINT)
-            spy.wait(30)
+    def profile(phase: str) -> Any:
+        return procstat.py_spy(pid, f"{prefix}.{phase}.stacks")
 
     return profile
 

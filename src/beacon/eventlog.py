@@ -269,8 +269,8 @@ def append_to_each(
     if not names:
         return []
     using = _db(None)
-    bulk = _bulk_pg if _binds_binary(connections[using]) else _bulk_orm
-    return bulk(using, type, names, data_by_stream, enrich, unread, notification_for)
+    batch = _Batch(type, names, data_by_stream, enrich, unread, notification_for)
+    return (_bulk_pg if _binds_binary(connections[using]) else _bulk_orm)(using, batch)
 
 
 def _binds_binary(connection: Any) -> bool:
@@ -282,26 +282,33 @@ def _binds_binary(connection: Any) -> bool:
     return bool(is_psycopg3)
 
 
-def _frames(
-    type: str,
-    names: list[str],
-    data_by_stream: dict[str, dict[str, Any]],
-    reserved: dict[str, tuple[int, str, int, int]],
-    enrich: Callable[[dict[str, int]], dict[str, dict[str, Any]]] | None,
-    unread: int | None,
-) -> list[str]:
-    """Each stream's frame, in the order of ``names``, once its seq is reserved."""
-    extra = enrich({name: r[2] for name, r in reserved.items()}) if enrich is not None else {}
-    now = time.time()
-    frames = []
-    for name in names:
-        _, epoch, seq, count = reserved[name]
-        data = {**data_by_stream[name], **extra.get(name, {})}
-        if unread is not None:
-            data["unread"] = count
-        check_event(type, data)
-        frames.append(event_frame(type=type, stream=name, seq=seq, epoch=epoch, data=data, ts=now))
-    return frames
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """What :func:`append_to_each` writes: one event of ``type`` to each of ``names``."""
+
+    type: str
+    names: list[str]
+    data_by_stream: dict[str, dict[str, Any]]
+    enrich: Callable[[dict[str, int]], dict[str, dict[str, Any]]] | None
+    unread: int | None
+    notification_for: dict[str, Any] | None
+
+    def frames(self, reserved: dict[str, tuple[int, str, int, int]]) -> list[str]:
+        """Each stream's frame, in the order of ``names``, once its seq is reserved."""
+        enrich, unread = self.enrich, self.unread
+        extra = enrich({name: r[2] for name, r in reserved.items()}) if enrich else {}
+        now = time.time()
+        frames = []
+        for name in self.names:
+            _, epoch, seq, count = reserved[name]
+            data = {**self.data_by_stream[name], **extra.get(name, {})}
+            if unread is not None:
+                data["unread"] = count
+            check_event(self.type, data)
+            frames.append(
+                event_frame(type=self.type, stream=name, seq=seq, epoch=epoch, data=data, ts=now)
+            )
+        return frames
 
 
 def _create_missing(using: str, names: list[str], existing: set[str]) -> None:
@@ -313,20 +320,13 @@ def _create_missing(using: str, names: list[str], existing: set[str]) -> None:
         )
 
 
-def _bulk_pg(
-    using: str,
-    type: str,
-    names: list[str],
-    data_by_stream: dict[str, dict[str, Any]],
-    enrich: Callable[[dict[str, int]], dict[str, dict[str, Any]]] | None,
-    unread: int | None,
-    notification_for: dict[str, Any] | None,
-) -> list[Appended]:
+def _bulk_pg(using: str, batch: _Batch) -> list[Appended]:
     """:func:`append_to_each` on PostgreSQL: four statements, each with array parameters
     sent in binary (``%b``) by a server-binding cursor of the same connection (and
     transaction), wrapped like any Django cursor (execute wrappers, query logging)."""
     import psycopg
 
+    names, notification_for = batch.names, batch.notification_for
     connection = connections[using]
     connection.ensure_connection()
     stream, event, notification = (
@@ -348,10 +348,10 @@ def _bulk_pg(
         cursor.execute(
             f"UPDATE {stream} SET last_seq = last_seq + 1, unread = unread + %b::bigint "
             "WHERE id = ANY(%b::bigint[]) RETURNING name, id, epoch, last_seq, unread",
-            [unread or 0, ids],
+            [batch.unread or 0, ids],
         )
         reserved = {row[0]: tuple(row[1:]) for row in cursor.fetchall()}
-        frames = _frames(type, names, data_by_stream, reserved, enrich, unread)
+        frames = batch.frames(reserved)
         stream_ids = [reserved[name][0] for name in names]
         seqs = [reserved[name][2] for name in names]
         now = connection.ops.adapt_datetimefield_value(timezone.now())
@@ -360,7 +360,7 @@ def _bulk_pg(
             "SELECT s, q, %b::text, f, %b FROM unnest(%b::bigint[], %b::bigint[], %b::text[]) "
             "AS t(s, q, f) RETURNING id, stream_id"
         )
-        params: list[Any] = [type, now, stream_ids, seqs, frames]
+        params: list[Any] = [batch.type, now, stream_ids, seqs, frames]
         if notification_for is None:
             cursor.execute(insert, params)
         else:
@@ -383,16 +383,9 @@ def _bulk_pg(
     ]
 
 
-def _bulk_orm(
-    using: str,
-    type: str,
-    names: list[str],
-    data_by_stream: dict[str, dict[str, Any]],
-    enrich: Callable[[dict[str, int]], dict[str, dict[str, Any]]] | None,
-    unread: int | None,
-    notification_for: dict[str, Any] | None,
-) -> list[Appended]:
+def _bulk_orm(using: str, batch: _Batch) -> list[Appended]:
     """:func:`append_to_each` on other databases: through the ORM, 500 names a statement."""
+    names, notification_for = batch.names, batch.notification_for
     streams = Stream.objects.using(using)
     existing = set(streams.filter(name__in=names).values_list("name", flat=True))
     _create_missing(using, names, existing)
@@ -411,12 +404,12 @@ def _bulk_orm(
             cursor.execute(
                 f"UPDATE {table} SET last_seq = last_seq + 1, unread = unread + %s "
                 f"WHERE name IN ({marks}) RETURNING name, id, epoch, last_seq, unread",
-                [unread or 0, *chunk],
+                [batch.unread or 0, *chunk],
             )
             reserved.update((row[0], tuple(row[1:])) for row in cursor.fetchall())
-    frames = _frames(type, names, data_by_stream, reserved, enrich, unread)
+    frames = batch.frames(reserved)
     events = [
-        Event(stream_id=reserved[name][0], seq=reserved[name][2], type=type, frame=frame)
+        Event(stream_id=reserved[name][0], seq=reserved[name][2], type=batch.type, frame=frame)
         for name, frame in zip(names, frames, strict=True)
     ]
     Event.objects.using(using).bulk_create(events, batch_size=500)

@@ -158,7 +158,7 @@ class UserStreamPolicy(StreamPolicy):
     def subscribe_state(self, user: Any, key: str) -> dict[str, Any]:
         return {"unread": unread_count(user.pk)}
 
-    def _state_at(self, user: Any, key: str, position: Position) -> dict[str, Any] | None:
+    def subscribe_state_at(self, user: Any, key: str, position: Position) -> dict[str, Any] | None:
         """The count the subscribe just read with the position: no second query (unless
         a subclass says otherwise in its own ``subscribe_state``)."""
         if type(self).subscribe_state is not UserStreamPolicy.subscribe_state:

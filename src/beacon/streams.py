@@ -86,9 +86,10 @@ class StreamPolicy:
         """Extra state sent in the ``subscribed`` frame (e.g. an unread count)."""
         return None
 
-    def _state_at(self, user: Any, key: str, position: Position) -> dict[str, Any] | None:
-        """:meth:`subscribe_state`, called by the doors with the position they just read
-        (a policy of Beacon's may answer from it instead of querying again)."""
+    def subscribe_state_at(self, user: Any, key: str, position: Position) -> dict[str, Any] | None:
+        """What the doors call for the ``subscribed`` frame's state, with the stream's
+        position they just read: :meth:`subscribe_state`, unless a policy can answer from
+        the position without another query (the user stream's unread count)."""
         return self.subscribe_state(user, key)
 
     def mark_read(self, user: Any, key: str, *, seq: int | None, up_to: int | None) -> None:

@@ -160,7 +160,7 @@ def plan_streams(user: Any, streams: list[str], positions: dict[str, Position]) 
                 recovered=recovered,
                 reason=reason,
                 resumed=held is not None,
-                state=policy._state_at(user, key, position),
+                state=policy.subscribe_state_at(user, key, position),
                 replay=replay,
             )
         )

@@ -426,7 +426,8 @@ def _prepare_subscription(
         replay = eventlog.events_after(stream, after)
         if not replay_continues(after, replay[0][0] if replay else None, position.last_seq):
             after, recovered, reason, replay = position.last_seq, False, "retention", None
-    return position, policy._state_at(user, key, position), (after, recovered, reason), replay
+    state = policy.subscribe_state_at(user, key, position)
+    return position, state, (after, recovered, reason), replay
 
 
 def _mark_read(policy: StreamPolicy, key: str, user: Any, frame: Read) -> bool:
